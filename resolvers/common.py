@@ -1,0 +1,73 @@
+"""What every resolver needs: the caller, and turning service errors into userErrors."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any, TypeVar
+
+from schema.context import Info
+from schema.enums import ErrorCode
+from schema.payloads import UserError
+from schema.session import Session
+from services.errors import AuthenticationError, AuthError, UserInputError
+from services.models import Draft, Principal
+
+P = TypeVar("P")
+
+_HTTP_STATUS = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403}
+
+
+async def authenticate(info: Info) -> Principal:
+    """Return the caller, checking the token (and so the privilege) on every operation."""
+    context = info.context
+    try:
+        principal = context.principal
+        if principal is None:
+            principal = await context.verifier.authenticate(context.credentials())
+            context.principal = principal
+        elif principal.token_expires_at <= datetime.now(tz=UTC):
+            # A websocket keeps its context for the whole connection.
+            raise AuthenticationError("Token expired: sign in again.")
+    except AuthError as exc:
+        if context.response is not None:
+            context.response.status_code = _HTTP_STATUS[exc.code]
+        raise
+    return principal
+
+
+def user_errors(exc: UserInputError) -> list[UserError]:
+    """Return one UserError per problem the exception describes."""
+    return [
+        UserError(field=list(e.field) or None, message=e.message, code=ErrorCode(e.code))
+        for e in exc.field_errors
+    ]
+
+
+def plain_values(obj: Any) -> dict[str, Any]:
+    """Return a GraphQL input object's fields, enum members replaced by their values."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Enum):
+            return value.value
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return {name: plain(value) for name, value in vars(obj).items()}
+
+
+async def session_mutation(
+    info: Info,
+    payload: Callable[..., P],
+    change: Callable[[Principal], Awaitable[Draft]],
+) -> P:
+    """Run a change for the caller and wrap the outcome in *payload*."""
+    principal = await authenticate(info)
+    operation_id = info.context.operation_id
+    try:
+        draft = await change(principal)
+    except UserInputError as exc:
+        return payload(session=None, user_errors=user_errors(exc), operation_id=operation_id)
+    return payload(session=Session.from_draft(draft), user_errors=[], operation_id=operation_id)

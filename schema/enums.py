@@ -1,0 +1,52 @@
+"""GraphQL enums: one per Dataverse choice set, plus the workflow's own."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import strawberry
+
+from services.catalog import choice_sets
+from services.models import SessionState as _SessionState
+
+
+def _choice_enum(name: str) -> type[Enum]:
+    # Member names are the API; the Dataverse option value stays internal as .value.
+    members = {
+        choice.name: strawberry.enum_value(choice.value, description=choice.label)
+        for choice in choice_sets()[name]
+    }
+    return strawberry.enum(Enum(name, members), description=f"Options of the {name} choice set.")  # type: ignore[misc]
+
+
+CHOICE_ENUMS: dict[str, type[Enum]] = {name: _choice_enum(name) for name in choice_sets()}
+
+SessionState = strawberry.enum(
+    _SessionState,
+    description="Where a session stands in the workflow.",
+)
+
+
+@strawberry.enum(description="Why a mutation did not do what was asked.")
+class ErrorCode(Enum):
+    VALIDATION_FAILED = strawberry.enum_value(
+        "VALIDATION_FAILED", description="The input breaks a rule; see field and message."
+    )
+    SESSION_NOT_FOUND = strawberry.enum_value(
+        "SESSION_NOT_FOUND",
+        description="No such session: it never existed, has expired, or is not yours.",
+    )
+    INVALID_STATE = strawberry.enum_value(
+        "INVALID_STATE", description="The session's state does not allow this step now."
+    )
+    STALE_VERSION = strawberry.enum_value(
+        "STALE_VERSION",
+        description="The session changed since the version you sent; reload it and retry.",
+    )
+    PRODUCT_CODE_TAKEN = strawberry.enum_value(
+        "PRODUCT_CODE_TAKEN",
+        description="Another draft or an existing Dataverse product uses this product code.",
+    )
+    COMMIT_IN_PROGRESS = strawberry.enum_value(
+        "COMMIT_IN_PROGRESS", description="A commit of this session is already running."
+    )

@@ -1,0 +1,112 @@
+"""A session (the draft) and its progress, as clients read them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+import strawberry
+
+from schema.enums import SessionState
+from schema.product import Product, product_from_values
+from schema.target import AudienceTarget, target_from_values
+from services.models import Draft
+from services.progress import Progress, progress_of
+
+
+@strawberry.type(description="Which workflow steps are done.")
+class SessionSteps:
+    product_added: bool = strawberry.field(description="addProduct has stored a valid product.")
+    target_configured: bool = strawberry.field(
+        description="configureTarget has stored a target (an empty one counts)."
+    )
+    committed: bool = strawberry.field(description="Product and target exist in Dataverse.")
+
+
+@strawberry.type(description="Where a session stands, for progress bars and commit buttons.")
+class SessionProgress:
+    session_id: strawberry.ID = strawberry.field(description="The session.")
+    state: SessionState = strawberry.field(description="Current workflow state.")
+    version: int = strawberry.field(description="Draft version; grows by one with every change.")
+    percentage: int = strawberry.field(
+        description="25 created, 50 product added, 75 target configured, 100 committed."
+    )
+    steps: SessionSteps = strawberry.field(description="Which steps are done.")
+    can_commit: bool = strawberry.field(
+        description="True when commit may be called now: a product is set, the session is "
+        "not committing or committed, and it has not expired."
+    )
+    errors: list[str] = strawberry.field(
+        description="Why the last commit failed, in plain words; empty otherwise."
+    )
+    expires_at: datetime = strawberry.field(description="When the draft expires (UTC).")
+    seconds_remaining: int = strawberry.field(description="Seconds until expiresAt (0 when past).")
+    expiring_soon: bool = strawberry.field(description="15 minutes or less remain.")
+
+    @classmethod
+    def from_progress(cls, p: Progress) -> SessionProgress:
+        return cls(
+            session_id=strawberry.ID(p.session_id),
+            state=p.state,
+            version=p.version,
+            percentage=p.percentage,
+            steps=SessionSteps(
+                product_added=p.product_added,
+                target_configured=p.target_configured,
+                committed=p.committed,
+            ),
+            can_commit=p.can_commit,
+            errors=list(p.errors),
+            expires_at=p.expires_at,
+            seconds_remaining=p.seconds_remaining,
+            expiring_soon=p.expiring_soon,
+        )
+
+
+@strawberry.type(description="A draft product with its audience target, owned by its creator.")
+class Session:
+    draft: strawberry.Private[Draft]
+    session_id: strawberry.ID = strawberry.field(description="The session's id.")
+    version: int = strawberry.field(
+        description="Grows by one with every change; send it as expectedVersion so that a "
+        "stale browser tab cannot overwrite a newer edit."
+    )
+    state: SessionState = strawberry.field(description="Current workflow state.")
+    user_id: str = strawberry.field(description="The creator (the token's sub).")
+    organization_guid: str = strawberry.field(description="The creator's organization.")
+    created_at: datetime = strawberry.field(description="When the session was opened (UTC).")
+    updated_at: datetime = strawberry.field(description="When it last changed (UTC).")
+    expires_at: datetime = strawberry.field(
+        description="When the draft expires (UTC): creation plus the session lifetime. "
+        "Saving does not extend it."
+    )
+    errors: list[str] = strawberry.field(
+        description="Why the last commit failed, in plain words; empty otherwise."
+    )
+
+    @strawberry.field(description="The product, once addProduct succeeded.")
+    def product(self) -> Product | None:
+        data = self.draft.product
+        return None if data is None else product_from_values(dict(data))
+
+    @strawberry.field(description="The audience target, once configureTarget succeeded.")
+    def audience_target(self) -> AudienceTarget | None:
+        data = self.draft.audience_target
+        return None if data is None else target_from_values(dict(data))
+
+    @strawberry.field(description="Progress through the workflow.")
+    def progress(self) -> SessionProgress:
+        return SessionProgress.from_progress(progress_of(self.draft))
+
+    @classmethod
+    def from_draft(cls, draft: Draft) -> Session:
+        return cls(
+            draft=draft,
+            session_id=strawberry.ID(draft.session_id),
+            version=draft.version,
+            state=draft.state,
+            user_id=draft.user_id,
+            organization_guid=draft.organization_guid,
+            created_at=draft.created_at,
+            updated_at=draft.updated_at,
+            expires_at=draft.expires_at,
+            errors=list(draft.errors),
+        )

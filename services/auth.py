@@ -1,0 +1,179 @@
+"""Authenticate bearer tokens: the existing backend's HS256 tokens and identity providers' JWKS.
+
+Claims (DOMAIN.md §7): ``sub`` is the user id; ``privilege`` is 2/3 or "admin"/"main"
+(1/"owner" may not use the orchestrator); the organization is ``organizationGuid``, or
+the old backend's ``organizationId``: AES-256-CBC "<ivHex>:<cipherHex>" under
+ORG_ENCRYPTION_KEY.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from services.errors import AuthenticationError, PermissionDeniedError
+from services.models import Principal, Privilege
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_PRIVILEGES: dict[object, Privilege] = {
+    1: Privilege.OWNER,
+    2: Privilege.ADMIN,
+    3: Privilege.MAIN,
+    "owner": Privilege.OWNER,
+    "admin": Privilege.ADMIN,
+    "main": Privilege.MAIN,
+}
+ALLOWED_PRIVILEGES = frozenset({Privilege.ADMIN, Privilege.MAIN})
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """How tokens are checked; built once from the settings."""
+
+    algorithms: tuple[str, ...]
+    secret: str | None = None
+    jwks_url: str | None = None
+    issuer: str | None = None
+    audience: str | None = None
+    org_encryption_key: str | None = None
+    leeway_seconds: int = 30
+
+
+def encrypt_organization_id(guid: str, key: str, iv: bytes) -> str:
+    """Encrypt an organization GUID the way the existing backend does (for tests and tools)."""
+    padder = padding.PKCS7(128).padder()
+    data = padder.update(guid.encode()) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(key.encode()), modes.CBC(iv)).encryptor()
+    return f"{iv.hex()}:{(encryptor.update(data) + encryptor.finalize()).hex()}"
+
+
+@lru_cache(maxsize=4096)
+def _decrypt_organization_id(value: str, key: str) -> str:
+    iv_hex, _, cipher_hex = value.partition(":")
+    decryptor = Cipher(algorithms.AES(key.encode()), modes.CBC(bytes.fromhex(iv_hex))).decryptor()
+    padded = decryptor.update(bytes.fromhex(cipher_hex)) + decryptor.finalize()
+    unpadder = padding.PKCS7(128).unpadder()
+    return (unpadder.update(padded) + unpadder.finalize()).decode()
+
+
+def _parse_privilege(claim: object) -> Privilege | None:
+    if isinstance(claim, bool):  # bool is an int subclass: True must not read as 1
+        return None
+    if isinstance(claim, str):
+        claim = claim.strip().lower()
+    return _PRIVILEGES.get(claim)
+
+
+class TokenVerifier:
+    """Turn an Authorization header into a Principal, or raise an AuthError."""
+
+    def __init__(self, config: AuthConfig) -> None:
+        self._config = config
+        self._jwks = jwt.PyJWKClient(config.jwks_url, cache_jwk_set=True, lifespan=300) if config.jwks_url else None
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """Return the caller for a ``Bearer <jwt>`` header value."""
+        token = self._bearer(authorization)
+        claims = await self._decode(token)
+        return self._principal(claims)
+
+    @staticmethod
+    def _bearer(authorization: str | None) -> str:
+        if not authorization:
+            raise AuthenticationError("Authentication required: send 'Authorization: Bearer <token>'.")
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationError("Malformed Authorization header: expected 'Bearer <token>'.")
+        return token.strip()
+
+    async def _decode(self, token: str) -> dict[str, Any]:
+        config = self._config
+        try:
+            if self._jwks is not None:
+                # PyJWKClient fetches with urllib (blocking); keep it off the event loop.
+                key: Any = (await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)).key
+            else:
+                key = config.secret
+            return jwt.decode(
+                token,
+                key,
+                algorithms=list(config.algorithms),
+                issuer=config.issuer,
+                audience=config.audience,
+                leeway=config.leeway_seconds,
+                options={"require": ["exp", "sub"], "verify_aud": config.audience is not None},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthenticationError("Token expired: sign in again.") from exc
+        except jwt.PyJWKClientConnectionError as exc:
+            raise AuthenticationError("Cannot reach the identity provider's keys (JWKS).") from exc
+        except (jwt.InvalidTokenError, jwt.PyJWKClientError) as exc:
+            raise AuthenticationError(f"Invalid token: {exc}.") from exc
+
+    def _principal(self, claims: dict[str, Any]) -> Principal:
+        user_id = claims.get("sub")
+        if not isinstance(user_id, str) or not user_id:
+            raise AuthenticationError("Invalid token: 'sub' must name the user.")
+        privilege = _parse_privilege(claims.get("privilege"))
+        if privilege not in ALLOWED_PRIVILEGES:
+            raise PermissionDeniedError(
+                "Only Admin and Main users may create products; your privilege does not allow it."
+            )
+        return Principal(
+            user_id=user_id,
+            privilege=privilege,
+            organization_guid=self._organization(claims),
+            token_expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=UTC),
+        )
+
+    def _organization(self, claims: dict[str, Any]) -> str:
+        guid = claims.get("organizationGuid")
+        encrypted = claims.get("organizationId")
+        if guid is None and isinstance(encrypted, str):
+            key = self._config.org_encryption_key
+            if not key:
+                raise AuthenticationError(
+                    "The token's organizationId is encrypted but ORG_ENCRYPTION_KEY is not configured."
+                )
+            try:
+                guid = _decrypt_organization_id(encrypted, key)
+            except ValueError as exc:
+                raise AuthenticationError("The token's organizationId cannot be decrypted.") from exc
+        if not isinstance(guid, str) or not _GUID.match(guid):
+            raise PermissionDeniedError("The token names no organization: the orchestrator needs one.")
+        return guid.lower()
+
+
+def mint_token(
+    *,
+    secret: str,
+    subject: str,
+    privilege: str | int,
+    organization_guid: str,
+    ttl_seconds: int = 3600,
+    algorithm: str = "HS256",
+    issuer: str | None = None,
+    audience: str | None = None,
+) -> str:
+    """Sign a token with the claims the orchestrator reads (development and tests)."""
+    now = int(datetime.now(tz=UTC).timestamp())
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "privilege": privilege,
+        "organizationGuid": organization_guid,
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
+    if issuer:
+        claims["iss"] = issuer
+    if audience:
+        claims["aud"] = audience
+    return jwt.encode(claims, secret, algorithm=algorithm)

@@ -1,0 +1,143 @@
+"""The service error hierarchy: what the services raise, each with a stable code.
+
+ServiceError
+├── UserInputError                 the caller can fix it; reported as payload userErrors
+│   ├── ValidationFailedError      VALIDATION_FAILED (carries one FieldError per problem)
+│   ├── SessionNotFoundError       SESSION_NOT_FOUND (missing, expired or not the caller's)
+│   ├── InvalidStateError          INVALID_STATE
+│   ├── StaleVersionError          STALE_VERSION
+│   ├── ProductCodeTakenError      PRODUCT_CODE_TAKEN
+│   └── CommitInProgressError      COMMIT_IN_PROGRESS
+├── AuthError                      top-level GraphQL errors
+│   ├── AuthenticationError        UNAUTHENTICATED
+│   └── PermissionDeniedError      FORBIDDEN
+├── SessionStoreUnavailableError   SERVICE_UNAVAILABLE (Redis down)
+└── DataverseError                 commit failures, see services/dataverse/errors.py
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One problem with one input field: its path, a readable message and a code."""
+
+    field: tuple[str, ...]
+    message: str
+    code: str = "VALIDATION_FAILED"
+
+
+class ServiceError(Exception):
+    """Base of every error the services raise on purpose."""
+
+    code: ClassVar[str] = "INTERNAL_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UserInputError(ServiceError):
+    """A failure the caller caused and can correct; it becomes a payload userError."""
+
+    field: tuple[str, ...] | None = None
+
+    @property
+    def field_errors(self) -> list[FieldError]:
+        """Return this error as field errors (one, unless a subclass carries several)."""
+        return [FieldError(self.field or (), self.message, self.code)]
+
+
+class ValidationFailedError(UserInputError):
+    """The input broke one or more rules; every problem is listed."""
+
+    code: ClassVar[str] = "VALIDATION_FAILED"
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors = errors
+
+    @property
+    def field_errors(self) -> list[FieldError]:
+        return list(self.errors)
+
+
+SESSION_NOT_FOUND_MESSAGE = "Session not found: it does not exist, has expired, or is not yours."
+
+
+class SessionNotFoundError(UserInputError):
+    """The draft is missing, expired, or belongs to someone else (never says which)."""
+
+    code: ClassVar[str] = "SESSION_NOT_FOUND"
+
+    def __init__(self) -> None:
+        super().__init__(SESSION_NOT_FOUND_MESSAGE)
+        self.field = ("sessionId",)
+
+
+class InvalidStateError(UserInputError):
+    """The operation is not allowed in the draft's current state."""
+
+    code: ClassVar[str] = "INVALID_STATE"
+
+
+class StaleVersionError(UserInputError):
+    """The client edited an older version of the draft than the one stored."""
+
+    code: ClassVar[str] = "STALE_VERSION"
+
+    def __init__(self, expected: int, actual: int) -> None:
+        super().__init__(
+            f"The session changed since you loaded it (you sent version {expected}, "
+            f"it is now at version {actual}); reload it and apply your change again."
+        )
+        self.field = ("expectedVersion",)
+        self.actual = actual
+
+
+class ProductCodeTakenError(UserInputError):
+    """Another draft or an existing Dataverse product already uses the code."""
+
+    code: ClassVar[str] = "PRODUCT_CODE_TAKEN"
+
+    def __init__(self, product_code: str, *, where: str = "another draft") -> None:
+        super().__init__(f"Product code {product_code} is already used by {where}.")
+        self.field = ("input", "productCode")
+        self.product_code = product_code
+
+
+class CommitInProgressError(UserInputError):
+    """Another commit of the same draft is running."""
+
+    code: ClassVar[str] = "COMMIT_IN_PROGRESS"
+
+
+class AuthError(ServiceError):
+    """The caller could not be authenticated or may not use the orchestrator."""
+
+
+class AuthenticationError(AuthError):
+    """Missing, malformed, expired or wrongly signed token."""
+
+    code: ClassVar[str] = "UNAUTHENTICATED"
+
+
+class PermissionDeniedError(AuthError):
+    """A valid user who may not use the orchestrator."""
+
+    code: ClassVar[str] = "FORBIDDEN"
+
+
+class SessionStoreUnavailableError(ServiceError):
+    """Redis could not be reached; nothing was changed."""
+
+    code: ClassVar[str] = "SERVICE_UNAVAILABLE"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The session store is temporarily unavailable; nothing was changed. "
+            "Try again in a few seconds."
+        )

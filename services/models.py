@@ -1,0 +1,164 @@
+"""Typed models the services exchange: the caller, the draft, its product and target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, create_model
+
+from services.catalog import FieldKind, product_fields, target_fields
+
+
+class SessionState(StrEnum):
+    """Where a draft stands in the workflow."""
+
+    INITIATED = "INITIATED"
+    PRODUCT_ADDED = "PRODUCT_ADDED"
+    TARGET_CONFIGURED = "TARGET_CONFIGURED"
+    COMMITTING = "COMMITTING"
+    COMMITTED = "COMMITTED"
+    FAILED = "FAILED"
+
+
+class Privilege(IntEnum):
+    """User privilege, numbered as the existing backend issues it in tokens."""
+
+    OWNER = 1
+    ADMIN = 2
+    MAIN = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller."""
+
+    user_id: str
+    privilege: Privilege
+    organization_guid: str
+    token_expires_at: datetime
+
+
+_PYTHON_TYPES: dict[FieldKind, Any] = {
+    FieldKind.TEXT: str,
+    FieldKind.URL: str,
+    FieldKind.CHOICE: int,
+    FieldKind.MONEY: Decimal,
+    FieldKind.PERCENT: Decimal,
+    FieldKind.INTEGER: int,
+    FieldKind.DATE: date,
+    FieldKind.BOOLEAN: bool,
+}
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+ProductData: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "ProductData",
+    __config__=_STRICT,
+    __doc__="A validated product, keyed by API field name; option fields hold Dataverse values.",
+    **{f.api: (_PYTHON_TYPES[f.kind] | None, None) for f in product_fields()},
+)
+
+
+def _empty_object_is_empty_list(value: Any) -> Any:
+    # Redis' Lua cjson cannot tell [] from {} and writes empty arrays back as {}.
+    return [] if value == {} else value
+
+
+AudienceTargetData: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "AudienceTargetData",
+    __config__=_STRICT,
+    __doc__=(
+        "A validated audience target: per criterion, the chosen option values. "
+        "A missing criterion is not set; an empty one is set to nothing."
+    ),
+    __validators__={
+        "empty_lists": field_validator("*", mode="before")(
+            classmethod(lambda cls, v: _empty_object_is_empty_list(v))
+        )
+    },
+    **{f.api: (list[int] | None, None) for f in target_fields()},
+)
+
+
+class _Camel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=lambda name: "".join(
+            part if i == 0 else part.capitalize() for i, part in enumerate(name.split("_"))
+        ),
+        populate_by_name=True,
+        extra="ignore",
+    )
+
+
+class CommitResult(_Camel):
+    """What a successful commit created in Dataverse."""
+
+    product_guid: str
+    target_guid: str
+    product_code: str
+    product_id: str | None = None
+    target_id: str | None = None
+
+
+class CommitRecord(_Camel):
+    """The commit's bookkeeping: the GUIDs chosen once, and who holds the lease."""
+
+    product_guid: str
+    target_guid: str
+    lease_owner: str | None = None
+    lease_until_ms: int = 0
+    attempt: int = 0
+    started_at_ms: int = 0
+    operation_id: str | None = None
+    recovering: bool = False
+    uncertain: bool = False
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+class Draft(_Camel):
+    """A product-orchestrator session as stored in Redis."""
+
+    session_id: str
+    version: int
+    state: SessionState
+    user_id: str
+    organization_guid: str
+    privilege: int
+    created_at_ms: int
+    updated_at_ms: int
+    expires_at_ms: int
+    operation_id: str | None = None
+    product: ProductData | None = None  # type: ignore[valid-type]
+    product_code: str | None = None
+    audience_target: AudienceTargetData | None = None  # type: ignore[valid-type]
+    errors: list[str] = Field(default_factory=list)
+    commit: CommitRecord | None = None
+    result: CommitResult | None = None
+    committed_at_ms: int | None = None
+
+    _normalize_errors = field_validator("errors", mode="before")(
+        classmethod(lambda cls, v: _empty_object_is_empty_list(v))
+    )
+
+    @property
+    def created_at(self) -> datetime:
+        return _utc(self.created_at_ms)
+
+    @property
+    def updated_at(self) -> datetime:
+        return _utc(self.updated_at_ms)
+
+    @property
+    def expires_at(self) -> datetime:
+        return _utc(self.expires_at_ms)
+
+    @property
+    def committed_at(self) -> datetime | None:
+        return None if self.committed_at_ms is None else _utc(self.committed_at_ms)

@@ -1,0 +1,342 @@
+"""Drafts in Redis: every change is one atomic Lua compare-and-set (services/lua/draft.lua)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib import resources
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from services.errors import (
+    CommitInProgressError,
+    InvalidStateError,
+    ProductCodeTakenError,
+    SessionNotFoundError,
+    SessionStoreUnavailableError,
+    StaleVersionError,
+)
+from services.models import Draft, Principal, SessionState
+
+T = TypeVar("T")
+
+EXPIRING_SOON = timedelta(minutes=15)
+_SCRIPT = resources.files("services.lua").joinpath("draft.lua").read_text("utf-8")
+
+
+class LeaseLostError(Exception):
+    """This process no longer holds the draft's commit lease; another one took over."""
+
+    def __init__(self, draft: Draft | None) -> None:
+        super().__init__("commit lease lost")
+        self.draft = draft
+
+
+class AlreadyCommittedError(Exception):
+    """The draft was committed already; its outcome is in ``draft.result``."""
+
+    def __init__(self, draft: Draft) -> None:
+        super().__init__("already committed")
+        self.draft = draft
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpace:
+    """Redis key names; one hash tag keeps them all in one Redis Cluster slot."""
+
+    tag: str = "orchestrator"
+
+    def draft(self, session_id: str) -> str:
+        return f"{{{self.tag}}}:draft:{session_id}"
+
+    def receipt(self, session_id: str) -> str:
+        return f"{{{self.tag}}}:receipt:{session_id}"
+
+    def owner(self, principal: Principal) -> str:
+        return f"{{{self.tag}}}:owner:{principal.organization_guid}:{principal.user_id}"
+
+    @property
+    def codes(self) -> str:
+        return f"{{{self.tag}}}:codes"
+
+    @property
+    def code_expiry(self) -> str:
+        return f"{{{self.tag}}}:code-expiry"
+
+    @property
+    def schedule(self) -> str:
+        return f"{{{self.tag}}}:schedule"
+
+    @property
+    def events(self) -> str:
+        return f"{{{self.tag}}}:events"
+
+
+def _invalid_state(state: str, action: str) -> InvalidStateError:
+    if state == SessionState.COMMITTING:
+        return InvalidStateError(f"Cannot {action}: a commit of this session is in progress.")
+    return InvalidStateError(f"Cannot {action}: the session is {state}.")
+
+
+class SessionService:
+    """Create, read and change drafts; each change is one round trip to Redis."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        ttl: timedelta = timedelta(hours=2),
+        keys: KeySpace | None = None,
+    ) -> None:
+        self._redis = redis
+        self._ttl_ms = int(ttl.total_seconds() * 1000)
+        self.keys = keys or KeySpace()
+        self._script = redis.register_script(_SCRIPT)
+
+    @property
+    def events_channel(self) -> str:
+        return self.keys.events
+
+    async def ping(self) -> None:
+        """Raise SessionStoreUnavailableError unless Redis answers."""
+        await self._call(self._redis.ping)
+
+    # -- reads -----------------------------------------------------------------
+
+    async def get(self, principal: Principal, session_id: str) -> Draft:
+        """Return the caller's draft, or its commit receipt once the draft is cleaned up."""
+        raw_draft, raw_receipt = await self._call(
+            lambda: self._redis.mget(self.keys.draft(session_id), self.keys.receipt(session_id))
+        )
+        if raw_draft is not None:
+            draft = Draft.model_validate_json(raw_draft)
+        elif raw_receipt is not None:
+            draft = _draft_from_receipt(json.loads(raw_receipt))
+        else:
+            raise SessionNotFoundError
+        if draft.user_id != principal.user_id or draft.organization_guid != principal.organization_guid:
+            raise SessionNotFoundError
+        return draft
+
+    async def list_open(self, principal: Principal) -> list[Draft]:
+        """Return the caller's drafts that have not expired, newest first."""
+        index = self.keys.owner(principal)
+        ids = await self._call(lambda: self._redis.zrange(index, "+inf", "(0", byscore=True, desc=True))
+        if not ids:
+            return []
+        raws = await self._call(lambda: self._redis.mget([self.keys.draft(i) for i in ids]))
+        drafts = [Draft.model_validate_json(r) for r in raws if r is not None]
+        return sorted(
+            (d for d in drafts if d.state is not SessionState.COMMITTED),
+            key=lambda d: d.created_at_ms,
+            reverse=True,
+        )
+
+    # -- workflow steps ---------------------------------------------------------
+
+    async def create(self, principal: Principal, *, operation_id: str) -> Draft:
+        """Open a new draft for the caller, expiring TTL after now."""
+        args = {
+            "sessionId": str(uuid.uuid4()),
+            "ttlMs": self._ttl_ms,
+            "privilege": int(principal.privilege),
+            "operationId": operation_id,
+        }
+        return await self._apply("create", principal, args["sessionId"], args)
+
+    async def add_product(
+        self,
+        principal: Principal,
+        session_id: str,
+        product: BaseModel,
+        *,
+        expected_version: int | None = None,
+    ) -> Draft:
+        """Store (or replace) the draft's product and reserve its code."""
+        args = {
+            "product": product.model_dump(mode="json", exclude_none=True),
+            "productCode": product.productCode,  # type: ignore[attr-defined]
+        }
+        return await self._apply(
+            "add_product", principal, session_id, args, expected_version=expected_version,
+            action="change the product",
+        )
+
+    async def configure_target(
+        self,
+        principal: Principal,
+        session_id: str,
+        target: BaseModel,
+        *,
+        expected_version: int | None = None,
+    ) -> Draft:
+        """Store (or replace) the draft's audience target."""
+        args = {"audienceTarget": target.model_dump(mode="json", exclude_none=True)}
+        return await self._apply(
+            "configure_target", principal, session_id, args,
+            expected_version=expected_version, action="configure the target",
+        )
+
+    async def cancel(
+        self, principal: Principal, session_id: str, *, expected_version: int | None = None
+    ) -> Draft:
+        """Delete the draft and release its product code."""
+        return await self._apply(
+            "cancel", principal, session_id, {}, expected_version=expected_version,
+            action="cancel the session",
+        )
+
+    # -- commit bookkeeping (used by the commit service) ----------------------------
+
+    async def begin_commit(
+        self, principal: Principal, session_id: str, *, lease_owner: str, lease: timedelta,
+        operation_id: str,
+    ) -> Draft:
+        """Move the draft to COMMITTING under a lease; choose its GUIDs if it has none yet."""
+        args = {
+            "productGuid": str(uuid.uuid4()),
+            "targetGuid": str(uuid.uuid4()),
+            "leaseOwner": lease_owner,
+            "leaseMs": int(lease.total_seconds() * 1000),
+            "operationId": operation_id,
+        }
+        return await self._apply("begin_commit", principal, session_id, args, action="commit")
+
+    async def commit_retrying(
+        self, draft: Draft, *, lease_owner: str, lease: timedelta, attempt: int, cause: str,
+        retry_at_ms: int,
+    ) -> Draft:
+        """Record a failed attempt that will be retried, and renew the lease."""
+        args = {
+            "leaseOwner": lease_owner,
+            "leaseMs": int(lease.total_seconds() * 1000),
+            "attempt": attempt,
+            "cause": cause,
+            "retryAtMs": retry_at_ms,
+        }
+        return await self._apply_owned("commit_retrying", draft, args)
+
+    async def commit_succeeded(
+        self, draft: Draft, *, lease_owner: str, result: BaseModel, cleanup: timedelta,
+        receipt_ttl: timedelta,
+    ) -> Draft:
+        """Mark the draft COMMITTED, schedule its cleanup and keep a receipt."""
+        args = {
+            "leaseOwner": lease_owner,
+            "result": result.model_dump(mode="json", by_alias=True),
+            "cleanupMs": int(cleanup.total_seconds() * 1000),
+            "receiptTtlMs": int(receipt_ttl.total_seconds() * 1000),
+        }
+        return await self._apply_owned("commit_succeeded", draft, args)
+
+    async def commit_failed(
+        self, draft: Draft, *, lease_owner: str, errors: list[str], uncertain: bool = False
+    ) -> Draft:
+        """Mark the draft FAILED with readable errors; it stays editable and committable."""
+        args = {"leaseOwner": lease_owner, "errors": errors, "uncertain": uncertain}
+        return await self._apply_owned("commit_failed", draft, args)
+
+    async def sweep(self, *, limit: int = 100) -> list[str]:
+        """Fire due expiry notices and drop expired code reservations; return what fired."""
+        keys = [
+            self.keys.draft("-"), self.keys.codes, self.keys.code_expiry,
+            self.keys.owner(_NOBODY), self.keys.schedule, self.keys.receipt("-"),
+        ]
+        raw = await self._call(
+            lambda: self._script(keys=keys, args=["sweep", "", "", "", json.dumps({"limit": limit}), self.keys.events])
+        )
+        return list(json.loads(raw)["fired"] or [])
+
+    # -- plumbing ---------------------------------------------------------------
+
+    async def _apply_owned(self, op: str, draft: Draft, args: dict[str, Any]) -> Draft:
+        owner = Principal(draft.user_id, draft.privilege, draft.organization_guid, None)  # type: ignore[arg-type]
+        return await self._apply(op, owner, draft.session_id, args, action="commit")
+
+    async def _apply(
+        self,
+        op: str,
+        principal: Principal,
+        session_id: str,
+        args: dict[str, Any],
+        *,
+        expected_version: int | None = None,
+        action: str = "change the session",
+    ) -> Draft:
+        keys = [
+            self.keys.draft(session_id),
+            self.keys.codes,
+            self.keys.code_expiry,
+            self.keys.owner(principal),
+            self.keys.schedule,
+            self.keys.receipt(session_id),
+        ]
+        argv = [
+            op,
+            principal.user_id,
+            principal.organization_guid,
+            "" if expected_version is None else str(expected_version),
+            json.dumps(args, separators=(",", ":")),
+            self.keys.events,
+        ]
+        raw = await self._call(lambda: self._script(keys=keys, args=argv))
+        reply = json.loads(raw)
+        if "draft" in reply and "error" not in reply:
+            return Draft.model_validate(reply["draft"])
+        raise _error(reply, action, expected_version)
+
+    @staticmethod
+    async def _call(fn: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await fn()
+        except RedisError as exc:
+            raise SessionStoreUnavailableError from exc
+
+
+_NOBODY = Principal("-", 0, "-", None)  # type: ignore[arg-type]
+
+
+def _draft_from_receipt(receipt: dict[str, Any]) -> Draft:
+    return Draft.model_validate(
+        {
+            **receipt,
+            "state": SessionState.COMMITTED,
+            "privilege": 0,
+            "updatedAtMs": receipt["committedAtMs"],
+            "productCode": receipt["result"]["productCode"],
+        }
+    )
+
+
+def _error(reply: dict[str, Any], action: str, expected_version: int | None) -> Exception:
+    code = reply["error"]
+    state = reply.get("state", "")
+    match code:
+        case "SESSION_NOT_FOUND":
+            return SessionNotFoundError()
+        case "STALE_VERSION":
+            return StaleVersionError(expected_version or 0, int(reply["version"]))
+        case "PRODUCT_CODE_TAKEN":
+            return ProductCodeTakenError(reply["productCode"])
+        case "COMMIT_IN_PROGRESS":
+            return CommitInProgressError(
+                f"Cannot {action}: a commit of this session is in progress. "
+                "Follow it with sessionProgress or the sessionStateChanged subscription."
+            )
+        case "PRODUCT_REQUIRED":
+            return InvalidStateError(
+                "Add a product (addProduct) before configuring its audience target."
+            )
+        case "ALREADY_COMMITTED":
+            return AlreadyCommittedError(Draft.model_validate(reply["draft"]))
+        case "LEASE_LOST":
+            return LeaseLostError(Draft.model_validate(reply["draft"]))
+        case "INVALID_STATE":
+            return _invalid_state(state, action)
+    return RuntimeError(f"unexpected reply from the draft script: {reply}")

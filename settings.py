@@ -1,0 +1,112 @@
+"""Service configuration, read from environment variables (and a .env file, if present)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import (
+    Field,
+    HttpUrl,
+    RedisDsn,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_SYMMETRIC = {"HS256", "HS384", "HS512"}
+_ASYMMETRIC = {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"}
+
+
+class ConfigurationError(Exception):
+    """The environment does not describe a runnable service; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Names are the environment variables, upper-cased."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    redis_url: RedisDsn | None = Field(
+        default=None, description="Redis holding the drafts, e.g. redis://localhost:6379/0."
+    )
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 shared secret of the existing backend's tokens."
+    )
+    jwt_algorithms: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("HS256",), description="Comma-separated allow-list of token algorithms."
+    )
+    jwt_jwks_url: HttpUrl | None = Field(
+        default=None, description="JWKS of an identity provider, for RS256/ES256 tokens."
+    )
+    jwt_issuer: str | None = Field(default=None, description="Required token issuer (iss).")
+    jwt_audience: str | None = Field(default=None, description="Required token audience (aud).")
+    org_encryption_key: SecretStr | None = Field(
+        default=None,
+        description="32-character key that decrypts the old backend's organizationId claim.",
+    )
+    session_ttl_seconds: int = Field(
+        default=7200, ge=60, le=86400, description="Lifetime of a draft, from creation."
+    )
+    graphiql: bool = Field(default=False, description="Serve GraphiQL at /graphql.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level."
+    )
+
+    @field_validator("jwt_algorithms", mode="before")
+    @classmethod
+    def _split_algorithms(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(a.strip().upper() for a in value.split(",") if a.strip())
+        return value
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _check_algorithms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = set(value) - _SYMMETRIC - _ASYMMETRIC
+        if not value or unknown:
+            raise ValueError(f"use HS256/RS256/ES256-style names, got {', '.join(sorted(unknown)) or 'none'}")
+        if set(value) & _SYMMETRIC and set(value) & _ASYMMETRIC:
+            # Mixing them invites key-confusion attacks (an RSA public key used as HMAC secret).
+            raise ValueError("do not mix HS* with RS*/ES* algorithms")
+        return value
+
+    @field_validator("org_encryption_key")
+    @classmethod
+    def _check_org_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) != 32:
+            raise ValueError("must be exactly 32 characters (AES-256)")
+        return value
+
+    @model_validator(mode="after")
+    def _check_keys(self) -> Settings:
+        symmetric = set(self.jwt_algorithms) <= _SYMMETRIC
+        if symmetric and not self.jwt_secret:
+            raise ValueError("JWT_SECRET: must be set for HS* token algorithms")
+        if not symmetric and not self.jwt_jwks_url:
+            raise ValueError("JWT_JWKS_URL: must be set for RS*/ES* token algorithms")
+        return self
+
+    def require_redis_url(self) -> str:
+        """Return REDIS_URL, or raise a ConfigurationError saying it is missing."""
+        if self.redis_url is None:
+            raise ConfigurationError("REDIS_URL: must be set, e.g. redis://localhost:6379/0")
+        return str(self.redis_url)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning validation errors into one readable ConfigurationError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigurationError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        name = "_".join(str(p) for p in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(message if not name else f"{name}: {message}")
+    return "; ".join(lines)
