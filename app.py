@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from litestar import Litestar, Request, Response, get
+from litestar import Litestar, Response, get
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
@@ -59,7 +60,7 @@ def build_verifier(settings: Settings) -> TokenVerifier:
     )
 
 
-async def provide_context(request: Request[Any, Any, State]) -> Context:
+async def provide_context(request: ASGIConnection[Any, Any, Any, State]) -> Context:
     """Build the GraphQL context; for websockets this runs once, at the handshake."""
     state = request.app.state
     return Context(

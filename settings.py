@@ -47,7 +47,7 @@ class Settings(BaseSettings):
         description="32-character key that decrypts the old backend's organizationId claim.",
     )
     session_ttl_seconds: int = Field(
-        default=7200, ge=60, le=86400, description="Lifetime of a draft, from creation."
+        default=7200, ge=1, le=86400, description="Lifetime of a draft, from creation."
     )
     graphiql: bool = Field(default=False, description="Serve GraphiQL at /graphql.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(

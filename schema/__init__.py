@@ -23,6 +23,7 @@ from schema.payloads import (
     ConfigureTargetPayload,
     CreateSessionPayload,
 )
+from schema.scalars import SCALAR_MAP
 from schema.session import Session, SessionProgress
 
 
@@ -79,7 +80,7 @@ schema = OrchestratorSchema(
     query=Query,
     mutation=Mutation,
     extensions=EXTENSIONS,
-    config=StrawberryConfig(auto_camel_case=True),
+    config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
 )
 
 __all__ = ["schema"]

@@ -35,8 +35,10 @@ def _serialize(value: Decimal) -> float:
     return float(value)
 
 
-Money = strawberry.scalar(
-    NewType("Money", Decimal),
+Money = NewType("Money", Decimal)
+Percent = NewType("Percent", Decimal)
+
+MONEY = strawberry.scalar(
     name="Money",
     description=(
         "An amount in dollars, exact to the cent. Send a JSON number (199.99) or a string "
@@ -47,11 +49,13 @@ Money = strawberry.scalar(
     parse_literal=_literal,
 )
 
-Percent = strawberry.scalar(
-    NewType("Percent", Decimal),
+PERCENT = strawberry.scalar(
     name="Percent",
     description="A percentage from 0 to 100 with at most 2 decimal places, e.g. 13 or 14.97.",
     serialize=_serialize,
     parse_value=_to_decimal,
     parse_literal=_literal,
 )
+
+# Registered on the schema through StrawberryConfig(scalar_map=...).
+SCALAR_MAP = {Money: MONEY, Percent: PERCENT}
