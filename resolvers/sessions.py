@@ -47,7 +47,10 @@ async def resolve_create_session(info: Info) -> CreateSessionPayload:
 async def resolve_add_product(
     info: Info,
     session_id: SessionId,
-    input: ProductInput,  # type: ignore[valid-type]  # noqa: A002 - named by the API
+    input: Annotated[  # noqa: A002 - the API names it input
+        ProductInput,  # type: ignore[valid-type]
+        strawberry.argument(description="The whole product; it replaces any stored one."),
+    ],
     expected_version: ExpectedVersion = None,
 ) -> AddProductPayload:
     sessions = info.context.sessions
@@ -64,7 +67,10 @@ async def resolve_add_product(
 async def resolve_configure_target(
     info: Info,
     session_id: SessionId,
-    input: AudienceTargetInput,  # type: ignore[valid-type]  # noqa: A002
+    input: Annotated[  # noqa: A002 - the API names it input
+        AudienceTargetInput,  # type: ignore[valid-type]
+        strawberry.argument(description="The whole target; it replaces any stored one."),
+    ],
     expected_version: ExpectedVersion = None,
 ) -> ConfigureTargetPayload:
     sessions = info.context.sessions

@@ -47,7 +47,7 @@ def _normalize_text(field: ProductField, value: str) -> str | None:
 
 
 def _check_text(field: ProductField, text: str) -> str | None:
-    if field.min_length and len(text) < field.min_length:
+    if field.min_length and not field.min_length <= len(text) <= (field.max_length or len(text)):
         return (
             f"{field.label} must be {field.min_length} to {field.max_length} characters "
             f"long (it has {len(text)})."
