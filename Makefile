@@ -1,0 +1,30 @@
+# Everything installs into .venv on first use; `make dev` and `make test` work on a fresh machine.
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: dev serve test schema bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+dev: $(STAMP)  ## Run with a local Redis, a local Dataverse emulator, GraphiQL and a dev token
+	$(BIN)/orchestrator dev
+
+serve: $(STAMP)  ## Run with configuration from the environment
+	$(BIN)/orchestrator serve
+
+test: $(STAMP)  ## Run the whole test suite (starts its own redis-server and emulator)
+	$(BIN)/pytest
+
+schema: $(STAMP)  ## Regenerate schema.graphql from the code
+	$(BIN)/orchestrator schema --output schema.graphql
+
+bench: $(STAMP)  ## Print GraphQL-vs-plain-route throughput and latency figures
+	$(BIN)/python bench/http_overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache
