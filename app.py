@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from litestar import Litestar, Response, get
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
@@ -18,11 +20,23 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from strawberry.litestar import make_graphql_controller
+from strawberry.litestar.controller import GraphQLController
+from strawberry.types.unset import UNSET, UnsetType
 
 from schema import schema
 from schema.context import Context
 from services.auth import AuthConfig, TokenVerifier
+from services.commit import CommitPolicy, CommitService
+from services.dataverse import (
+    DataverseClient,
+    MsalClientCredentialsAuth,
+    StaticTokenAuth,
+    build_http_client,
+    retry_policy,
+)
 from services.errors import SessionStoreUnavailableError
+from services.events import EventHub
+from services.expiry import ExpirySweeper
 from services.sessions import SessionService
 from settings import Settings, load_settings
 
@@ -60,14 +74,45 @@ def build_verifier(settings: Settings) -> TokenVerifier:
     )
 
 
+def build_dataverse(settings: Settings) -> DataverseClient:
+    """Return the process's Dataverse client: a static token (emulator) or client credentials."""
+    url = str(settings.dataverse_url).rstrip("/")
+    auth: httpx.Auth
+    if settings.dataverse_token:
+        auth = StaticTokenAuth(settings.dataverse_token.get_secret_value())
+    else:
+        assert settings.dataverse_client_secret is not None
+        auth = MsalClientCredentialsAuth(
+            tenant_id=settings.dataverse_tenant_id or "",
+            client_id=settings.dataverse_client_id or "",
+            client_secret=settings.dataverse_client_secret.get_secret_value(),
+            resource_url=url,
+        )
+    return DataverseClient(
+        build_http_client(url, auth, settings.dataverse_timeout_seconds),
+        retrying=retry_policy(settings.commit_max_attempts, settings.commit_max_wait_seconds),
+    )
+
+
+def commit_policy(settings: Settings) -> CommitPolicy:
+    """Return the commit policy configured by *settings*."""
+    return CommitPolicy(
+        max_attempts=settings.commit_max_attempts,
+        max_total_wait=settings.commit_max_wait_seconds,
+        lease=timedelta(seconds=settings.commit_lease_seconds),
+    )
+
+
 async def provide_context(request: ASGIConnection[Any, Any, Any, State]) -> Context:
     """Build the GraphQL context; for websockets this runs once, at the handshake."""
     state = request.app.state
     return Context(
         sessions=state.sessions,
+        commits=state.commits,
         verifier=state.verifier,
         operation_id=uuid.uuid4().hex,
         authorization=request.headers.get("authorization"),
+        events=state.events,
     )
 
 
@@ -81,11 +126,49 @@ def _graphql_controller(settings: Settings) -> type:
         path="/graphql",
         graphql_ide="graphiql" if settings.graphiql else None,
         context_getter=provide_context,
+        allowed_origins=settings.allowed_origins,
     )
     # Strawberry builds the sub-response in a worker thread (sync_to_thread=True);
     # an async provider saves the thread hop on every request (perf-notes).
     controller.dependencies = {**controller.dependencies, "response": Provide(_no_sub_response)}
-    return controller
+    return _with_websocket_auth(controller)
+
+
+def _with_websocket_auth(controller: type[GraphQLController]) -> type[GraphQLController]:
+    # Imported late: the resolvers import the schema package, which must load first.
+    from resolvers.subscriptions import accept_connection
+
+    class WebSocketAuthController(controller):  # type: ignore[valid-type,misc]
+        async def on_ws_connect(self, context: Context) -> UnsetType:
+            await accept_connection(context)  # no valid token: close 4403
+            return UNSET
+
+    return WebSocketAuthController
+
+
+def _live_events(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        """Run the process's one event subscription and the expiry sweeper."""
+        sessions: SessionService = app.state.sessions
+        app.state.events = EventHub(
+            app.state.redis, sessions.events_channel, queue_size=settings.subscription_queue_size
+        )
+        sweeper = ExpirySweeper(sessions)
+        await app.state.events.start()
+        sweeper.start()
+        # A full collection of the schema's objects took ~45 ms and set the latency tail
+        # (perf-notes): keep what startup built out of the collector's way.
+        gc.collect()
+        gc.freeze()
+        try:
+            yield
+        finally:
+            gc.unfreeze()
+            await sweeper.stop()
+            await app.state.events.close()
+
+    return lifespan
 
 
 @get("/health", sync_to_thread=False, include_in_schema=False)
@@ -112,18 +195,22 @@ def create_app(settings: Settings | None = None, *, redis: Redis | None = None) 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         client = redis if redis is not None else build_redis(settings.require_redis_url())
+        app.state.redis = client
         app.state.sessions = SessionService(
             client, ttl=timedelta(seconds=settings.session_ttl_seconds)
         )
         app.state.verifier = build_verifier(settings)
+        dataverse = build_dataverse(settings)
+        app.state.commits = CommitService(app.state.sessions, dataverse, commit_policy(settings))
         try:
             yield
         finally:
+            await dataverse.aclose()
             if owns_redis:
                 await client.aclose()
 
     return Litestar(
         route_handlers=[_graphql_controller(settings), health, ready],
-        lifespan=[lifespan],
+        lifespan=[lifespan, _live_events(settings)],
         debug=False,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
@@ -49,10 +50,64 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = Field(
         default=7200, ge=1, le=86400, description="Lifetime of a draft, from creation."
     )
+    dataverse_url: HttpUrl | None = Field(
+        default=None,
+        description="Dataverse environment, e.g. https://org.crm.dynamics.com (Web API v9.2).",
+    )
+    dataverse_token: SecretStr | None = Field(
+        default=None, description="Static bearer token (the local emulator's)."
+    )
+    dataverse_tenant_id: str | None = Field(default=None, description="Entra ID tenant.")
+    dataverse_client_id: str | None = Field(default=None, description="App registration id.")
+    dataverse_client_secret: SecretStr | None = Field(
+        default=None, description="App registration secret (client credentials flow)."
+    )
+    dataverse_timeout_seconds: float = Field(
+        default=15, gt=0, le=300, description="Timeout of one Dataverse request."
+    )
+    commit_max_attempts: int = Field(
+        default=3, ge=1, le=10, description="Attempts to write a commit, retries included."
+    )
+    commit_max_wait_seconds: float = Field(
+        default=30, ge=0, le=600, description="Longest total wait between commit attempts."
+    )
+    commit_lease_seconds: float = Field(
+        default=60, gt=0, le=3600,
+        description="How long a commit may run unheard before another process recovers it.",
+    )
     graphiql: bool = Field(default=False, description="Serve GraphiQL at /graphql.")
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated origins (https://app.example.com) whose browser pages may "
+        "open the GraphQL websocket; '*' allows any. Same-origin pages and non-browser "
+        "clients are always allowed.",
+    )
+    subscription_queue_size: int = Field(
+        default=32, ge=1, le=10000,
+        description="Events held for a slow subscriber; past it they are dropped and the "
+        "subscriber gets a fresh SNAPSHOT instead.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level."
     )
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(o.strip() for o in value.split(",") if o.strip())
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _check_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            parts = urlsplit(origin)
+            parts.port  # noqa: B018 - raises ValueError for a malformed port
+            bare = parts.scheme in ("http", "https") and parts.hostname and parts.path in ("", "/")
+            if origin != "*" and not (bare and not parts.query):
+                raise ValueError(f"expected '*' or origins like https://app.example.com, got {origin!r}")
+        return value
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
@@ -86,6 +141,22 @@ class Settings(BaseSettings):
             raise ValueError("JWT_SECRET: must be set for HS* token algorithms")
         if not symmetric and not self.jwt_jwks_url:
             raise ValueError("JWT_JWKS_URL: must be set for RS*/ES* token algorithms")
+        if self.dataverse_url is None:
+            raise ValueError(
+                "DATAVERSE_URL: must be set, e.g. https://yourorg.crm.dynamics.com "
+                "(`orchestrator dev` starts a local emulator instead)"
+            )
+        client_credentials = {
+            "DATAVERSE_TENANT_ID": self.dataverse_tenant_id,
+            "DATAVERSE_CLIENT_ID": self.dataverse_client_id,
+            "DATAVERSE_CLIENT_SECRET": self.dataverse_client_secret,
+        }
+        missing = [name for name, value in client_credentials.items() if not value]
+        if not self.dataverse_token and missing:
+            raise ValueError(
+                f"{missing[0]}: must be set for Dataverse client credentials "
+                "(or set DATAVERSE_TOKEN for a static bearer token)"
+            )
         return self
 
     def require_redis_url(self) -> str:

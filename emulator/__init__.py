@@ -1,4 +1,4 @@
-"""A local Microsoft Dataverse Web API (v9.2) emulator over SQLite, with fault injection for tests."""
+"""A local Microsoft Dataverse Web API (v9.2) emulator on SQLite, with fault injection."""
 
 from .config import DEFAULT_ORGANIZATIONS, EmulatorConfig
 from .runner import Emulator, run_emulator, start_emulator

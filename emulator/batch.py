@@ -1,7 +1,8 @@
 """$batch: parse the multipart request, run its parts and atomic change sets, build the response.
 
-Behaviour follows https://learn.microsoft.com/power-apps/developer/data-platform/webapi/execute-batch-operations-using-web-api
-(MicrosoftDocs/powerapps-docs: powerapps-docs/developer/data-platform/webapi/execute-batch-operations-using-web-api.md):
+Behaviour follows "Execute batch operations using the Web API":
+https://learn.microsoft.com/power-apps/developer/data-platform/webapi/execute-batch-operations-using-web-api
+(MicrosoftDocs/powerapps-docs, .../data-platform/webapi/execute-batch-operations-using-web-api.md):
 
 - Success: ``200 OK``, ``multipart/mixed; boundary=batchresponse_<guid>``; a change set answers
   with a nested ``multipart/mixed; boundary=changesetresponse_<guid>`` part holding one
@@ -48,7 +49,7 @@ class ChangeSet:
     operations: list[Operation]
 
 
-class _ChangeSetFailed(Exception):
+class _ChangeSetFailedError(Exception):
     def __init__(self, operation: Operation, response: ApiResponse) -> None:
         super().__init__(response.status)
         self.operation = operation
@@ -62,7 +63,9 @@ def _bad_batch(message: str) -> errors.DataverseError:
 def _operation(part: multipart.Part) -> Operation:
     content_type = part.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/http":
-        raise _bad_batch(f"A batch part has Content-Type '{content_type}'; expected application/http.")
+        raise _bad_batch(
+            f"A batch part has Content-Type '{content_type}'; expected application/http."
+        )
     encoding = part.headers.get("content-transfer-encoding", "").lower()
     if encoding != "binary":
         raise _bad_batch("A batch part must have 'Content-Transfer-Encoding: binary'.")
@@ -96,14 +99,18 @@ def parse_batch(content_type: str, body: bytes) -> list[Operation | ChangeSet]:
                     )
                 ids = [op.content_id for op in operations if op.content_id]
                 if operation.content_id and operation.content_id in ids:
-                    raise _bad_batch(f"The Content-ID '{operation.content_id}' is used twice in a change set.")
+                    raise _bad_batch(
+                        f"The Content-ID '{operation.content_id}' is used twice in a change set."
+                    )
                 operations.append(operation)
             items.append(ChangeSet(operations))
             total += len(operations)
     except multipart.MultipartError as exc:
         raise _bad_batch(f"The $batch body is malformed: {exc}") from exc
     if total > MAX_REQUESTS:
-        raise _bad_batch(f"A batch can contain at most {MAX_REQUESTS} requests; this one has {total}.")
+        raise _bad_batch(
+            f"A batch can contain at most {MAX_REQUESTS} requests; this one has {total}."
+        )
     return items
 
 
@@ -166,18 +173,22 @@ class BatchRunner:
                 for operation in changeset.operations:
                     response = self._execute(operation, context, log, index)
                     if response.status >= 400:
-                        raise _ChangeSetFailed(operation, response)
+                        raise _ChangeSetFailedError(operation, response)
                     results.append((operation, response))
                     if operation.content_id and response.entity_path:
                         context.content_ids[operation.content_id] = response.entity_path
-        except _ChangeSetFailed as failure:
+        except _ChangeSetFailedError as failure:
             for entry in log[first_entry:]:
                 entry["rolled_back"] = True
             return [(failure.operation, failure.response)], failure.response
         return results, None
 
     def _execute(
-        self, operation: Operation, context: Context, log: list[dict[str, Any]], changeset: int | None
+        self,
+        operation: Operation,
+        context: Context,
+        log: list[dict[str, Any]],
+        changeset: int | None,
     ) -> ApiResponse:
         message = operation.request
         entry: dict[str, Any] = {

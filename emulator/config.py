@@ -1,4 +1,4 @@
-"""The emulator's configuration: where it listens, where it stores rows, its token and seed organizations."""
+"""The emulator's configuration: address, database, bearer token and seeded organizations."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ DEFAULT_ORGANIZATIONS: tuple[tuple[str, str], ...] = (
 
 @dataclass(frozen=True, slots=True)
 class EmulatorConfig:
-    """How to run one emulator: ``port=0`` picks a free port, ``db_path`` may be a file to keep rows."""
+    """How to run one emulator: ``port=0`` picks a free port; ``db_path`` may be a file."""
 
     host: str = "127.0.0.1"
     port: int = 0

@@ -1,4 +1,4 @@
-"""The control API under /_emulator/ (not part of Dataverse, no auth): faults, request log, rows, reset."""
+"""The control API under /_emulator/ (not Dataverse, no auth): faults, request log, rows, reset."""
 
 from __future__ import annotations
 
@@ -35,7 +35,11 @@ class ControlApi:
             return self._rows(request, resource[len("rows/") :], query)
         routes = {
             "health": {"GET": self._health},
-            "faults": {"GET": self._get_faults, "PUT": self._put_faults, "DELETE": self._clear_faults},
+            "faults": {
+                "GET": self._get_faults,
+                "PUT": self._put_faults,
+                "DELETE": self._clear_faults,
+            },
             "requests": {"GET": self._get_requests, "DELETE": self._clear_requests},
             "reset": {"POST": self._reset},
         }

@@ -1,4 +1,4 @@
-"""Routes each HTTP request: control API, or Web API with latency, bearer auth, faults and logging."""
+"""Routes each HTTP request: control API, or Web API with latency, auth, faults and logging."""
 
 from __future__ import annotations
 
@@ -16,8 +16,23 @@ from .webapi import SERVICE_PATH, ApiRequest, ApiResponse, Context, WebApi, erro
 
 logger = logging.getLogger("emulator")
 
+# Dataverse's own 401 usually has an empty body; the header is what Azure AD clients look at.
+_UNAUTHORIZED = errors.DataverseError(
+    401,
+    errors.UNAUTHORIZED,
+    "The bearer token is missing or is not the emulator's token.",
+    (
+        (
+            "WWW-Authenticate",
+            "Bearer authorization_uri=https://login.microsoftonline.com/common/oauth2/authorize",
+        ),
+    ),
+)
+
 
 class Dispatcher:
+    """The server's handler: one instance per emulator, shared by all connections."""
+
     def __init__(
         self,
         api: WebApi,
@@ -51,50 +66,38 @@ class Dispatcher:
     async def _web_api(self, request: HttpRequest) -> HttpResponse | Drop:
         if self.faults.latency_ms:
             await asyncio.sleep(self.faults.latency_ms / 1000)
+        if not self._authorized(request.headers.get("authorization", "")):
+            self.requests.add(request.method, request.target, 401)
+            return _http(error_response(_UNAUTHORIZED))
+
         raw_path, _, query = request.target.partition("?")
         path = unquote(raw_path)[len(SERVICE_PATH) :]
-        log_path = request.target
-        host = request.headers.get("host", "localhost")
-        context = Context(f"http://{host}{SERVICE_PATH}")
-
-        if not self._authorized(request.headers.get("authorization", "")):
-            response = error_response(
-                errors.DataverseError(
-                    401,
-                    errors.UNAUTHORIZED,
-                    "The bearer token is missing or is not the emulator's token.",
-                    (("WWW-Authenticate", "Bearer authorization_uri=https://login.microsoftonline.com/common/oauth2/authorize"),),
-                )
-            )
-            self.requests.add(request.method, log_path, 401)
-            return _http(response)
-
         is_batch = path == "$batch"
         fault = self.faults.take(request_class(request.method, is_batch))
+        fault_kind = fault.kind if fault is not None else None
         if fault is not None and fault.kind == "drop":
-            self.requests.add(request.method, log_path, None, fault=fault.kind)
+            self.requests.add(request.method, request.target, None, fault=fault_kind)
             return DROP
         if fault is not None and fault.kind != "write_then_drop":
             response = error_response(fault.error())
-            self.requests.add(request.method, log_path, response.status, fault=fault.kind)
+            self.requests.add(request.method, request.target, response.status, fault=fault_kind)
             return _http(response)
 
-        if is_batch:
-            if request.method != "POST":
-                response = error_response(errors.method_not_allowed(request.method, "POST"))
-                self.requests.add(request.method, log_path, response.status)
-            else:
-                response, operations = self.batch.run(request.headers, request.body, context.service_root)
-                self.requests.add(
-                    request.method, log_path, response.status, operations=operations,
-                    fault=fault.kind if fault else None,
-                )
-        else:
+        context = Context(f"http://{request.headers.get('host', 'localhost')}{SERVICE_PATH}")
+        operations = None
+        if not is_batch:
             api_request = ApiRequest(request.method, path, query, request.headers, request.body)
             response = self.api.handle(api_request, context)
-            self.requests.add(request.method, log_path, response.status, fault=fault.kind if fault else None)
-
-        if fault is not None:  # write_then_drop: the request ran and committed; now lose the reply
+        elif request.method != "POST":
+            response = error_response(errors.method_not_allowed(request.method, "POST"))
+        else:
+            response, operations = self.batch.run(
+                request.headers, request.body, context.service_root
+            )
+        self.requests.add(
+            request.method, request.target, response.status, fault=fault_kind, operations=operations
+        )
+        if fault is not None:  # write_then_drop: the request ran and committed; lose the reply
             return DROP
         return _http(response)
 

@@ -1,4 +1,4 @@
-"""Dataverse-style errors: an HTTP status plus the ``{"error": {"code", "message"}}`` body Dataverse sends."""
+"""Dataverse-style errors: an HTTP status and the ``{"error": {"code", "message"}}`` body."""
 
 from __future__ import annotations
 
@@ -54,7 +54,9 @@ def record_not_found(logical_name: str, record_id: str) -> DataverseError:
 
 
 def duplicate_record() -> DataverseError:
-    return DataverseError(412, DUPLICATE_RECORD, "A record with matching key values already exists.")
+    return DataverseError(
+        412, DUPLICATE_RECORD, "A record with matching key values already exists."
+    )
 
 
 def version_mismatch() -> DataverseError:
@@ -66,7 +68,9 @@ def version_mismatch() -> DataverseError:
 
 
 def segment_not_found(segment: str) -> DataverseError:
-    return DataverseError(404, RESOURCE_NOT_FOUND, f"Resource not found for the segment '{segment}'.")
+    return DataverseError(
+        404, RESOURCE_NOT_FOUND, f"Resource not found for the segment '{segment}'."
+    )
 
 
 def property_not_found(entity_type: str, name: str) -> DataverseError:
@@ -105,7 +109,9 @@ def query_error(message: str) -> DataverseError:
 def content_id_missing(reference: str) -> DataverseError:
     # https://learn.microsoft.com/power-apps/developer/data-platform/webapi/execute-batch-operations-using-web-api#reference-uris-in-an-operation
     return DataverseError(
-        400, ODATA_ERROR, f"Content-ID Reference: '{reference}' does not exist in the batch context."
+        400,
+        ODATA_ERROR,
+        f"Content-ID Reference: '{reference}' does not exist in the batch context.",
     )
 
 

@@ -1,4 +1,4 @@
-"""Injected faults (latency, throttling, outages, dropped connections) and the log of Web API requests."""
+"""Injected faults (latency, throttling, outages, dropped connections) and the request log."""
 
 from __future__ import annotations
 
@@ -70,14 +70,20 @@ class Fault:
         return {key: value for key, value in data.items() if value is not None}
 
     def matches(self, klass: str) -> bool:
-        return self.match == "any" or self.match == klass or (self.match == "write" and klass == "batch")
+        return (
+            self.match == "any"
+            or self.match == klass
+            or (self.match == "write" and klass == "batch")
+        )
 
     def error(self) -> errors.DataverseError:
-        """The error a throttle/unavailable/error fault answers with instead of running the request."""
+        """The error a throttle/unavailable/error fault answers with (the request is not run)."""
         headers: tuple[tuple[str, str], ...] = ()
         if self.kind == "throttle":
             # https://learn.microsoft.com/power-apps/developer/data-platform/api-limits
-            headers = (("Retry-After", str(self.retry_after if self.retry_after is not None else 1)),)
+            headers = (
+                ("Retry-After", str(self.retry_after if self.retry_after is not None else 1)),
+            )
             return errors.DataverseError(
                 self.status or 429,
                 self.code or errors.THROTTLED,
@@ -91,7 +97,8 @@ class Fault:
             return errors.DataverseError(
                 self.status or 503,
                 self.code or errors.UNEXPECTED,
-                self.message or "Service Unavailable: the service is temporarily unable to handle the request.",
+                self.message
+                or "Service Unavailable: the service is temporarily unable to handle the request.",
                 headers,
             )
         return errors.DataverseError(
@@ -156,7 +163,12 @@ class RequestLog:
         fault: str | None = None,
         operations: list[dict[str, Any]] | None = None,
     ) -> None:
-        entry: dict[str, Any] = {"time": time.time(), "method": method, "path": path, "status": status}
+        entry: dict[str, Any] = {
+            "time": time.time(),
+            "method": method,
+            "path": path,
+            "status": status,
+        }
         entry["fault"] = fault
         if operations is not None:
             entry["operations"] = operations

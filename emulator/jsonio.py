@@ -1,4 +1,4 @@
-"""JSON in and out the way OData does it: exact decimals, no duplicate names, numbers kept as numbers."""
+"""JSON in and out as OData does it: exact decimals as numbers, no duplicate property names."""
 
 from __future__ import annotations
 

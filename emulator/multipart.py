@@ -1,4 +1,4 @@
-"""multipart/mixed and application/http (RFC 2046, OData 4.0 batch format): parse and build, CRLF only."""
+"""multipart/mixed and application/http (RFC 2046, OData batch format): parse, build; CRLF."""
 
 from __future__ import annotations
 
@@ -90,9 +90,16 @@ def parse_request(data: bytes) -> HttpRequestMessage:
     return HttpRequestMessage(words[0].upper(), words[1], headers, body)
 
 
+def reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
 def format_response(status: int, headers: list[tuple[str, str]], body: bytes) -> bytes:
     """An application/http response message, as in the Dataverse batch response examples."""
-    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}"]
+    lines = [f"HTTP/1.1 {status} {reason_phrase(status)}"]
     lines += [f"{name}: {value}" for name, value in headers]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
 

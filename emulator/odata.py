@@ -38,8 +38,8 @@ def parse_key(table: Table, key: str) -> str:
     guid = parse_guid(key.strip())
     if guid is None:
         raise errors.query_error(
-            f"Bad Request - Error in query syntax. The key '{key}' of '{table.entity_set}' is not a "
-            "GUID (the emulator models no alternate keys)."
+            f"Bad Request - Error in query syntax. The key '{key}' of '{table.entity_set}' is "
+            "not a GUID (the emulator models no alternate keys)."
         )
     return guid
 
@@ -51,7 +51,10 @@ def parse_query(query: str, allowed: frozenset[str]) -> dict[str, str]:
         if not name.startswith("$"):
             continue  # custom query options are allowed by OData and ignored
         if name in options:
-            raise errors.query_error(f"Query option '{name}' was specified more than once, but it must be specified at most once.")
+            raise errors.query_error(
+                f"Query option '{name}' was specified more than once, but it must be specified "
+                "at most once."
+            )
         if name not in allowed:
             raise errors.query_error(
                 f"The query option '{name}' is not supported by the Dataverse emulator here "
@@ -76,7 +79,10 @@ def parse_top(value: str | None) -> int | None:
     if value is None:
         return None
     if not re.fullmatch(r"\d+", value.strip()):
-        raise errors.query_error(f"Invalid value '{value}' for $top query option found. The $top query option requires a non-negative integer value.")
+        raise errors.query_error(
+            f"Invalid value '{value}' for $top query option found. The $top query option "
+            "requires a non-negative integer value."
+        )
     return int(value)
 
 
@@ -247,7 +253,9 @@ class _FilterParser:
             return text == "true"
         if token.kind == "number":
             try:
-                return Decimal(text) if kind in (ColumnType.MONEY, ColumnType.DECIMAL) else int(text)
+                return (
+                    Decimal(text) if kind in (ColumnType.MONEY, ColumnType.DECIMAL) else int(text)
+                )
             except (InvalidOperation, ValueError) as exc:
                 raise _unsupported(self.text) from exc
         return text

@@ -1,4 +1,4 @@
-"""Start and stop an emulator: in the current event loop (``start_emulator``) or blocking (``run_emulator``)."""
+"""Start and stop an emulator: in the running event loop, or blocking until a signal."""
 
 from __future__ import annotations
 

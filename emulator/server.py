@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import h11
 
+from .multipart import reason_phrase
+
 logger = logging.getLogger("emulator.server")
 MAX_BODY = 64 * 1024 * 1024
 
@@ -43,7 +45,7 @@ DROP = Drop()
 Handler = Callable[[HttpRequest], Awaitable[HttpResponse | Drop]]
 
 
-class _Closed(Exception):
+class _ClosedError(Exception):
     pass
 
 
@@ -95,7 +97,7 @@ class HttpServer:
                 if connection.our_state is h11.MUST_CLOSE:
                     break
                 connection.start_next_cycle()
-        except (_Closed, ConnectionError, h11.LocalProtocolError):
+        except (_ClosedError, ConnectionError, h11.LocalProtocolError):
             pass
         except asyncio.CancelledError:
             pass
@@ -141,7 +143,7 @@ class HttpServer:
             elif isinstance(event, h11.ConnectionClosed):
                 return None
             else:
-                raise _Closed
+                raise _ClosedError
 
     @staticmethod
     async def _send(
@@ -150,7 +152,10 @@ class HttpServer:
         headers = list(response.headers)
         if response.status not in (204, 304):
             headers.append(("Content-Length", str(len(response.body))))
-        data = connection.send(h11.Response(status_code=response.status, headers=headers))
+        reason = reason_phrase(response.status).encode()
+        data = connection.send(
+            h11.Response(status_code=response.status, headers=headers, reason=reason)
+        )
         if response.body and response.status not in (204, 304):
             data += connection.send(h11.Data(data=response.body))
         data += connection.send(h11.EndOfMessage())
@@ -159,5 +164,9 @@ class HttpServer:
 
 
 def _bad_request(reason: str) -> HttpResponse:
-    body = json.dumps({"error": {"code": "0x80048d19", "message": f"Malformed HTTP request: {reason}"}})
-    return HttpResponse(400, [("Content-Type", "application/json"), ("Connection", "close")], body.encode())
+    body = json.dumps(
+        {"error": {"code": "0x80048d19", "message": f"Malformed HTTP request: {reason}"}}
+    )
+    return HttpResponse(
+        400, [("Content-Type", "application/json"), ("Connection", "close")], body.encode()
+    )

@@ -18,13 +18,17 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _autonumber(table: Table) -> str:
+    return f"autonumber:{table.entity_set}"
+
+
 def now() -> str:
     """Dataverse's DateTimeOffset format, UTC to the second."""
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Store:
-    """Rows of every table, plus sequences (autonumbers, row versions) in one SQLite database.
+    """Rows of every table in one SQLite database, plus autonumber and row version counters.
 
     All calls are synchronous and short; the server runs them on the event loop thread, so a
     change set executed without awaiting in between is isolated from other requests.
@@ -36,11 +40,13 @@ class Store:
         self.tables = tables
         self._organizations = organizations
         self._savepoints = count(1)
+        self._counters: dict[str, int] = {}
         self._conn = sqlite3.connect(path, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA foreign_keys = ON")
         with self.transaction():
             self._create_schema()
+            self._start_counters()
             self._seed()
 
     def close(self) -> None:
@@ -64,9 +70,6 @@ class Store:
     # -- schema ----------------------------------------------------------------------------
 
     def _create_schema(self) -> None:
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS _sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
-        )
         for table in self.tables.values():
             definitions = []
             for column in table.columns.values():
@@ -102,24 +105,47 @@ class Store:
                 )
 
     def reset(self) -> None:
-        """Delete every row and sequence, then seed the organizations again."""
+        """Delete every row, restart the counters, then seed the organizations again."""
         with self.transaction():
             # Children first, so no foreign key work is needed.
             for table in reversed(list(self.tables.values())):
                 self._conn.execute(f"DELETE FROM {_quote(table.entity_set)}")
-            self._conn.execute("DELETE FROM _sequences")
+            self._start_counters()
             self._seed()
 
-    # -- rows ------------------------------------------------------------------------------
+    # -- counters --------------------------------------------------------------------------
 
-    def next_value(self, sequence: str) -> int:
-        self._conn.execute(
-            "INSERT INTO _sequences (name, value) VALUES (?, 1) "
-            "ON CONFLICT(name) DO UPDATE SET value = value + 1",
-            (sequence,),
-        )
-        row = self._conn.execute("SELECT value FROM _sequences WHERE name = ?", (sequence,)).fetchone()
-        return int(row[0])
+    def _start_counters(self) -> None:
+        """Continue after what the database holds (a database file survives restarts).
+
+        The counters live outside SQLite transactions on purpose: Dataverse draws autonumbers
+        and row versions from SQL sequences that a rolled-back transaction does not give back,
+        so a failed change set leaves a gap in the autonumbers.
+        """
+        self._counters = {_ROWVERSION: 0}
+        for table in self.tables.values():
+            select = f"SELECT MAX(versionnumber) FROM {_quote(table.entity_set)}"
+            latest = self._conn.execute(select).fetchone()[0] or 0
+            self._counters[_ROWVERSION] = max(self._counters[_ROWVERSION], latest)
+            if table.autonumber:
+                prefix = table.autonumber_prefix
+                select = f"SELECT {_quote(table.autonumber)} FROM {_quote(table.entity_set)}"
+                suffixes = [
+                    value[len(prefix) :]
+                    for (value,) in self._conn.execute(select)
+                    if value and value.startswith(prefix)
+                ]
+                numbers = [int(suffix) for suffix in suffixes if suffix.isdigit()]
+                self._counters[_autonumber(table)] = max(numbers, default=0)
+
+    def _next(self, counter: str) -> int:
+        self._counters[counter] = self._counters.get(counter, 0) + 1
+        return self._counters[counter]
+
+    def next_autonumber(self, table: Table) -> int:
+        return self._next(_autonumber(table))
+
+    # -- rows ------------------------------------------------------------------------------
 
     def get(self, table: Table, record_id: str) -> dict[str, Any] | None:
         row = self._conn.execute(
@@ -133,15 +159,16 @@ class Store:
         return [dict(row) for row in cursor]
 
     def insert(self, table: Table, values: dict[str, Any]) -> None:
-        values = {**values, "versionnumber": self.next_value(_ROWVERSION)}
+        values = {**values, "versionnumber": self._next(_ROWVERSION)}
         names = ", ".join(_quote(name) for name in values)
         marks = ", ".join("?" for _ in values)
         self._conn.execute(
-            f"INSERT INTO {_quote(table.entity_set)} ({names}) VALUES ({marks})", tuple(values.values())
+            f"INSERT INTO {_quote(table.entity_set)} ({names}) VALUES ({marks})",
+            tuple(values.values()),
         )
 
     def update(self, table: Table, record_id: str, changes: dict[str, Any]) -> None:
-        changes = {**changes, "versionnumber": self.next_value(_ROWVERSION)}
+        changes = {**changes, "versionnumber": self._next(_ROWVERSION)}
         assignments = ", ".join(f"{_quote(name)} = ?" for name in changes)
         self._conn.execute(
             f"UPDATE {_quote(table.entity_set)} SET {assignments} "

@@ -1,4 +1,4 @@
-"""Table metadata (entity sets, columns, lookups) and Dataverse's own column checks on written values."""
+"""Table metadata (entity sets, columns, lookups) and Dataverse's checks of written values."""
 
 from __future__ import annotations
 
@@ -47,13 +47,18 @@ _EDM = {
     ColumnType.DATETIME: "Edm.DateTimeOffset",
 }
 
+_TEXT_TYPES = frozenset(
+    {ColumnType.STRING, ColumnType.MULTISELECT, ColumnType.DATEONLY, ColumnType.GUID}
+)
 # Stored as SQLite INTEGER; everything else is TEXT (money and decimals as exact decimal text).
 INTEGER_STORAGE = frozenset({ColumnType.PICKLIST, ColumnType.INTEGER, ColumnType.BOOLEAN})
 
 MONEY_LIMIT = Decimal("922337203685477")  # Dataverse currency range, +/-
 DECIMAL_LIMIT = Decimal("100000000000")  # Dataverse decimal column range, +/-
 INT32_MAX = 2_147_483_647
-MAX_MULTISELECT_OPTIONS = 150  # https://learn.microsoft.com/power-apps/developer/data-platform/multi-select-picklist
+MAX_MULTISELECT_OPTIONS = (
+    150  # https://learn.microsoft.com/power-apps/developer/data-platform/multi-select-picklist
+)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -124,9 +129,8 @@ class Table:
         if value is None:
             return None  # Web API writes do not enforce "business required"
         kind = column.type
-        if kind in (ColumnType.STRING, ColumnType.MULTISELECT, ColumnType.DATEONLY, ColumnType.GUID):
-            if not isinstance(value, str):
-                raise self._conversion(value, kind)
+        if kind in _TEXT_TYPES and not isinstance(value, str):
+            raise self._conversion(value, kind)
         if kind is ColumnType.STRING:
             return self._string(column, value)
         if kind is ColumnType.GUID:
@@ -213,9 +217,12 @@ class Table:
         )
 
     def _conversion(self, value: Any, kind: ColumnType) -> errors.DataverseError:
-        shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else value
+        shown = (
+            "null" if value is None else str(value).lower() if isinstance(value, bool) else value
+        )
         return errors.payload_error(
-            self.entity_set, f"Cannot convert the literal '{shown}' to the expected type '{kind.edm}'."
+            self.entity_set,
+            f"Cannot convert the literal '{shown}' to the expected type '{kind.edm}'.",
         )
 
     # -- reading ---------------------------------------------------------------------------
@@ -243,7 +250,9 @@ def _system_columns(primary_key: str, autonumber: str | None) -> list[Column]:
     return columns
 
 
-def _product_column(column: str, kind: FieldKind, choices: str | None, max_length: int | None) -> Column:
+def _product_column(
+    column: str, kind: FieldKind, choices: str | None, max_length: int | None
+) -> Column:
     if kind in (FieldKind.TEXT, FieldKind.URL):
         return Column(column, ColumnType.STRING, max_length=max_length or 4000)
     if kind is FieldKind.CHOICE:
@@ -294,7 +303,11 @@ def build_tables() -> dict[str, Table]:
         "osot_table_product",
         [_product_column(f.column, f.kind, f.choices, f.max_length) for f in product_fields()],
         lookups=(
-            Lookup("osot_Table_Organization", "_osot_table_organization_value", organizations.entity_set),
+            Lookup(
+                "osot_Table_Organization",
+                "_osot_table_organization_value",
+                organizations.entity_set,
+            ),
         ),
         autonumber="osot_productid",
         prefix="osot-prod-",

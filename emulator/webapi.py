@@ -1,4 +1,4 @@
-"""The Web API operations on one table: create, upsert, retrieve, query and delete, Dataverse-style."""
+"""The Web API operations on a table: create, upsert, retrieve, query, delete, as Dataverse."""
 
 from __future__ import annotations
 
@@ -56,7 +56,9 @@ class Context:
         return target
 
 
-def json_response(status: int, body: Any, headers: list[tuple[str, str]] | None = None) -> ApiResponse:
+def json_response(
+    status: int, body: Any, headers: list[tuple[str, str]] | None = None
+) -> ApiResponse:
     return ApiResponse(
         status,
         [("Content-Type", JSON_TYPE), ("OData-Version", "4.0"), *(headers or [])],
@@ -93,7 +95,9 @@ class WebApi:
         if request.path == "":
             self._allow(method, "GET")
             entity_sets = [{"name": name, "kind": "EntitySet", "url": name} for name in self.tables]
-            return json_response(200, {"@odata.context": f"{context.service_root}$metadata", "value": entity_sets})
+            return json_response(
+                200, {"@odata.context": f"{context.service_root}$metadata", "value": entity_sets}
+            )
         if request.path == "WhoAmI":
             self._allow(method, "GET")
             context_url = f"{context.service_root}$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse"
@@ -106,7 +110,9 @@ class WebApi:
             segment = path.rest.split("/", 1)[0]
             if segment in table.readable():
                 raise errors.DataverseError(
-                    501, errors.ODATA_ERROR, "The Dataverse emulator does not support property paths."
+                    501,
+                    errors.ODATA_ERROR,
+                    "The Dataverse emulator does not support property paths.",
                 )
             raise errors.segment_not_found(segment)
         if path.key is None:
@@ -143,7 +149,9 @@ class WebApi:
             self._insert(table, record_id, values, binds)
         return self._written(table, record_id, request, context, options, created=True)
 
-    def _upsert(self, table: Table, record_id: str, request: ApiRequest, context: Context) -> ApiResponse:
+    def _upsert(
+        self, table: Table, record_id: str, request: ApiRequest, context: Context
+    ) -> ApiResponse:
         # PATCH creates or updates; If-None-Match: * = create only, If-Match: * (or an ETag) =
         # update only. https://learn.microsoft.com/power-apps/developer/data-platform/webapi/perform-conditional-operations-using-web-api
         options = odata.parse_query(request.query, frozenset({"$select"}))
@@ -175,7 +183,9 @@ class WebApi:
                 self.store.update(table, record_id, {**changes, "modifiedon": now()})
         return self._written(table, record_id, request, context, options, created=existing is None)
 
-    def _retrieve(self, table: Table, record_id: str, request: ApiRequest, context: Context) -> ApiResponse:
+    def _retrieve(
+        self, table: Table, record_id: str, request: ApiRequest, context: Context
+    ) -> ApiResponse:
         options = odata.parse_query(request.query, frozenset({"$select"}))
         select = odata.parse_select(table, options.get("$select"))
         row = self.store.get(table, record_id)
@@ -243,7 +253,8 @@ class WebApi:
                     raise errors.payload_error(
                         table.entity_set,
                         f"An undeclared property '{navigation}' which only has property "
-                        "annotations in the payload but no property value was found in the payload.",
+                        "annotations in the payload but no property value was found in the "
+                        "payload.",
                     )
                 binds[lookup] = self._bind_target(table, lookup, value, context)
             elif key.startswith("@odata."):
@@ -267,10 +278,11 @@ class WebApi:
         return values, binds
 
     def _bind_target(self, table: Table, lookup: Lookup, value: Any, context: Context) -> str:
-        """The GUID an @odata.bind value points at: "/set(id)", "set(id)", an absolute URL or "$n"."""
+        """The GUID an @odata.bind value names: "/set(id)", "set(id)", an absolute URL, "$n"."""
         if not isinstance(value, str):
             raise errors.payload_error(
-                table.entity_set, f"The @odata.bind value of '{lookup.navigation}' must be a URL string."
+                table.entity_set,
+                f"The @odata.bind value of '{lookup.navigation}' must be a URL string.",
             )
         if value.startswith("$"):
             path = context.resolve(value)
@@ -303,13 +315,15 @@ class WebApi:
             if self.store.get(target, guid) is None:
                 raise errors.record_not_found(target.logical_name, guid)
 
-    def _insert(self, table: Table, record_id: str, values: dict[str, Any], binds: dict[Lookup, str]) -> None:
+    def _insert(
+        self, table: Table, record_id: str, values: dict[str, Any], binds: dict[Lookup, str]
+    ) -> None:
         row = {**values, table.primary_key: record_id}
         for lookup, guid in binds.items():
             row[lookup.column] = guid
         if table.autonumber and row.get(table.autonumber) is None:
             # Autonumber format "<prefix>{SEQNUM:7}".
-            number = self.store.next_value(f"autonumber:{table.entity_set}")
+            number = self.store.next_autonumber(table)
             row[table.autonumber] = f"{table.autonumber_prefix}{number:07d}"
         stamp = now()
         row["createdon"] = stamp

@@ -57,6 +57,9 @@ async def resolve_add_product(
 
     async def change(principal: Any) -> Draft:
         product = validate_product(plain_values(input))
+        await info.context.commits.ensure_code_available(
+            principal, str(session_id), product.productCode  # type: ignore[attr-defined]
+        )
         return await sessions.add_product(
             principal, str(session_id), product, expected_version=expected_version
         )
@@ -115,7 +118,11 @@ async def resolve_session(info: Info, session_id: SessionId) -> Session | None:
 
 
 async def resolve_session_progress(info: Info, session_id: SessionId) -> SessionProgress | None:
-    return SessionProgress.from_progress(progress_of(await _load(info, session_id)))
+    principal = await authenticate(info)
+    draft = await _load(info, session_id)
+    # A commit whose process died is finished here once its lease expired.
+    draft = await info.context.commits.recover_if_stale(principal, draft)
+    return SessionProgress.from_progress(progress_of(draft))
 
 
 async def resolve_my_sessions(info: Info) -> list[Session]:

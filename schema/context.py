@@ -8,6 +8,8 @@ import strawberry
 from strawberry.litestar import BaseContext
 
 from services.auth import TokenVerifier
+from services.commit import CommitService
+from services.events import EventHub
 from services.models import Principal
 from services.sessions import SessionService
 
@@ -16,12 +18,15 @@ class Context(BaseContext, kw_only=True):
     """What resolvers may use. Built by app.provide_context for each request or socket."""
 
     sessions: SessionService
+    commits: CommitService
     verifier: TokenVerifier
     operation_id: str
     authorization: str | None = None
     # Over websockets the token comes in the connection_init payload (Strawberry sets this).
     connection_params: dict[str, Any] | None = None
     principal: Principal | None = None
+    # Live draft events for subscriptions (services/events.py); one hub per process.
+    events: EventHub | None = None
 
     def credentials(self) -> str | None:
         """Return the Authorization value: the header, else the connection_init payload's."""

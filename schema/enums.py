@@ -50,3 +50,13 @@ class ErrorCode(Enum):
     COMMIT_IN_PROGRESS = strawberry.enum_value(
         "COMMIT_IN_PROGRESS", description="A commit of this session is already running."
     )
+    COMMIT_FAILED = strawberry.enum_value(
+        "COMMIT_FAILED",
+        description="Dataverse rejected the product or target; nothing was written. Fix the "
+        "draft and commit again.",
+    )
+    DATAVERSE_UNAVAILABLE = strawberry.enum_value(
+        "DATAVERSE_UNAVAILABLE",
+        description="Dataverse stayed busy or unreachable through every retry; the message "
+        "says when to try again. Committing again never creates a duplicate.",
+    )

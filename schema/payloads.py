@@ -58,3 +58,21 @@ class CancelSessionPayload(MutationPayload):
     cancelled: bool = strawberry.field(
         description="True when the draft was deleted and its product code released."
     )
+
+
+@strawberry.type(description="Result of commit.")
+class CommitPayload(SessionPayload):
+    success: bool = strawberry.field(
+        description="True when the product and its target exist in Dataverse."
+    )
+    product_guid: strawberry.ID | None = strawberry.field(
+        description="The created Dataverse product; null unless success."
+    )
+    target_guid: strawberry.ID | None = strawberry.field(
+        description="The created Dataverse audience target; null unless success."
+    )
+    product_code: str | None = strawberry.field(description="The committed product code.")
+    errors: list[str] = strawberry.field(
+        description="Why the commit failed, in plain words (the cause, and what to do); "
+        "empty on success."
+    )

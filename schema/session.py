@@ -81,6 +81,15 @@ class Session:
     errors: list[str] = strawberry.field(
         description="Why the last commit failed, in plain words; empty otherwise."
     )
+    product_guid: strawberry.ID | None = strawberry.field(
+        description="The Dataverse product created by commit; null until committed."
+    )
+    target_guid: strawberry.ID | None = strawberry.field(
+        description="The Dataverse audience target created by commit; null until committed."
+    )
+    committed_at: datetime | None = strawberry.field(
+        description="When the commit succeeded (UTC); null until committed."
+    )
 
     @strawberry.field(description="The product, once addProduct succeeded.")
     def product(self) -> Product | None:
@@ -109,4 +118,7 @@ class Session:
             updated_at=draft.updated_at,
             expires_at=draft.expires_at,
             errors=list(draft.errors),
+            product_guid=strawberry.ID(draft.result.product_guid) if draft.result else None,
+            target_guid=strawberry.ID(draft.result.target_guid) if draft.result else None,
+            committed_at=draft.committed_at,
         )

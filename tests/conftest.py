@@ -16,6 +16,8 @@ from redis.asyncio import Redis
 from app import create_app
 from services.auth import mint_token
 from settings import Settings
+from emulator.testing import EmulatorControl
+from tests.dataverse_emulator import ThreadedEmulator
 from tests.redis_server import RedisServer
 
 SECRET = "test-secret-that-is-32-bytes-long!!"
@@ -55,17 +57,42 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
+_emulator: ThreadedEmulator | None = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dataverse_emulator() -> Iterator[ThreadedEmulator]:
+    """One Dataverse emulator for the session; make_settings points the app at it."""
+    global _emulator
+    _emulator = ThreadedEmulator().start()
+    yield _emulator
+    _emulator.stop()
+    _emulator = None
+
+
+@pytest.fixture
+async def dataverse(dataverse_emulator: ThreadedEmulator) -> AsyncIterator[EmulatorControl]:
+    """The emulator's control API, with rows, faults and request log wiped for this test."""
+    control = EmulatorControl(dataverse_emulator.base_url, token=dataverse_emulator.token)
+    await control.reset()
+    yield control
+    await control.clear_faults()
+
+
 def make_settings(redis_server: RedisServer, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "redis_url": redis_server.url(TEST_DB),
         "jwt_secret": SECRET,
+        "dataverse_url": _emulator.base_url if _emulator else None,
+        "dataverse_token": _emulator.token if _emulator else None,
+        "commit_max_wait_seconds": 5,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @pytest.fixture
-def settings(redis_server: RedisServer) -> Settings:
+def settings(redis_server: RedisServer, dataverse: EmulatorControl) -> Settings:
     return make_settings(redis_server)
 
 

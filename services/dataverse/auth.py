@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator, Generator
 from typing import Any
 
 import httpx
-import msal
+import msal  # type: ignore[import-untyped]
 
 from services.dataverse.errors import DataverseAuthError
 
@@ -80,7 +80,9 @@ class MsalClientCredentialsAuth(httpx.Auth):
         request.headers["Authorization"] = f"Bearer {token}"
         yield request
 
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
         raise RuntimeError("MsalClientCredentialsAuth works with httpx.AsyncClient only")
 
     async def _application(self) -> Any:

@@ -1,15 +1,15 @@
 """Dataverse failures, classified once at the client edge, each naming its cause.
 
-ServiceError                            (services/errors.py)
+ServiceError (services/errors.py)
 └── DataverseError                      DATAVERSE_ERROR
-    ├── DataverseRejectedError          DATAVERSE_REJECTED   permanent: 400, 403, 404, 405, 413, 501, ...
-    ├── DataverseDuplicateError         DATAVERSE_DUPLICATE  412 0x80040237: the record already exists
-    ├── DataverseAuthError              DATAVERSE_AUTH_FAILED 401 after one token refresh, or no token
-    ├── DataverseThrottledError         DATAVERSE_THROTTLED  429; ``retry_after`` seconds
-    ├── DataverseUnavailableError       DATAVERSE_UNAVAILABLE 5xx, transient SQL codes, network, timeout;
-    │                                                         ``ambiguous``: the request may have applied
-    └── DataverseRetriesExhaustedError  DATAVERSE_RETRIES_EXHAUSTED the retry budget ran out; says when
-                                                              to try again
+    ├── DataverseRejectedError          DATAVERSE_REJECTED      permanent: 400, 403, 404, 413
+    ├── DataverseDuplicateError         DATAVERSE_DUPLICATE     412 0x80040237: the record exists
+    ├── DataverseAuthError              DATAVERSE_AUTH_FAILED   401 after a token refresh; no token
+    ├── DataverseThrottledError         DATAVERSE_THROTTLED     429, carries ``retry_after``
+    ├── DataverseUnavailableError       DATAVERSE_UNAVAILABLE   5xx, transient SQL code, network,
+    │                                                           timeout; ``ambiguous`` if it may
+    │                                                           have been applied
+    └── DataverseRetriesExhaustedError  DATAVERSE_RETRIES_EXHAUSTED  retries ran out; ``retry_at``
 
 Throttled and unavailable are transient (retry an idempotent request); the others are not.
 """
@@ -219,8 +219,12 @@ def error_from_response(
             status=status,
             dataverse_code=code,
         )
-    if normalized in TRANSIENT_CODES or status in TRANSIENT_STATUSES or (
-        status >= 500 and status != 501  # 501 Not Implemented will not start working
+    if (
+        normalized in TRANSIENT_CODES
+        or status in TRANSIENT_STATUSES
+        or (
+            status >= 500 and status != 501  # 501 Not Implemented will not start working
+        )
     ):
         cause = TRANSIENT_CODES.get(normalized or "", "")
         return DataverseUnavailableError(
@@ -231,7 +235,9 @@ def error_from_response(
             status=status,
             dataverse_code=code,
         )
-    return DataverseRejectedError(status, code, f"Dataverse rejected the request to {action}: {detail}.")
+    return DataverseRejectedError(
+        status, code, f"Dataverse rejected the request to {action}: {detail}."
+    )
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

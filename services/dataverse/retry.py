@@ -77,7 +77,7 @@ def retry_policy(
     """
     return AsyncRetrying(
         stop=stop_after_attempt(max_attempts) | stop_before_total_wait(max_total_wait),
-        wait=wait_retry_after(wait_exponential_jitter(initial=base, max=8)),
+        wait=wait_retry_after(wait_exponential_jitter(multiplier=base, jitter=base, max=8)),
         retry=retry_if_exception_type(TRANSIENT_ERRORS),
         retry_error_callback=raise_retries_exhausted,
         reraise=True,

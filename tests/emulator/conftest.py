@@ -32,7 +32,9 @@ async def dv(emulator: Emulator) -> AsyncIterator[httpx.AsyncClient]:
         "OData-Version": "4.0",
         "If-None-Match": "null",
     }
-    async with httpx.AsyncClient(base_url=emulator.web_api_url, headers=headers, timeout=5) as client:
+    async with httpx.AsyncClient(
+        base_url=emulator.web_api_url, headers=headers, timeout=5
+    ) as client:
         yield client
 
 

@@ -66,7 +66,7 @@ def batch_body(*items: Op | list[Op]) -> tuple[str, str]:
             out += _part(item, batch)
         else:
             changeset = f"changeset_{uuid.uuid4()}"
-            out += f"--{batch}\r\nContent-Type: multipart/mixed; boundary=\"{changeset}\"\r\n\r\n"
+            out += f'--{batch}\r\nContent-Type: multipart/mixed; boundary="{changeset}"\r\n\r\n'
             out += "".join(_part(op, changeset) for op in item)
             out += f"--{changeset}--\r\n\r\n"
     out += f"--{batch}--\r\n"

@@ -25,7 +25,9 @@ def error_of(response: httpx.Response) -> dict[str, str]:
     return body["error"]
 
 
-async def test_create_returns_204_with_odata_entity_id(dv: httpx.AsyncClient, emulator: Emulator) -> None:
+async def test_create_returns_204_with_odata_entity_id(
+    dv: httpx.AsyncClient, emulator: Emulator
+) -> None:
     response = await dv.post(PRODUCTS, json=product())
 
     assert response.status_code == 204
@@ -41,13 +43,16 @@ async def test_create_returns_204_with_odata_entity_id(dv: httpx.AsyncClient, em
     assert row["@odata.etag"].startswith('W/"')
 
 
-async def test_create_with_representation_returns_201_and_exact_decimals(dv: httpx.AsyncClient) -> None:
+async def test_create_with_representation_returns_201_and_exact_decimals(
+    dv: httpx.AsyncClient,
+) -> None:
     record_id = str(uuid.uuid4())
     raw = (
-        '{"osot_table_productid": "%s", "osot_product_name": "Gold", "osot_general_price": 1234567.89,'
-        ' "osot_insurance_limit": 999999999.99, "osot_taxes": 13.05, "osot_inventory": 7,'
-        ' "osot_active_membership_only": true, "osot_start_date": "2026-02-28"}' % record_id
-    )
+        '{"osot_table_productid": "ID", "osot_product_name": "Gold",'
+        ' "osot_general_price": 1234567.89, "osot_insurance_limit": 999999999.99,'
+        ' "osot_taxes": 13.05, "osot_inventory": 7,'
+        ' "osot_active_membership_only": true, "osot_start_date": "2026-02-28"}'
+    ).replace("ID", record_id)
     response = await dv.post(
         f"{PRODUCTS}?$select=osot_product_name,osot_general_price,osot_insurance_limit,osot_taxes",
         content=raw,
@@ -81,7 +86,10 @@ async def test_duplicate_client_guid_is_412_with_dataverse_body(dv: httpx.AsyncC
 
     assert again.status_code == 412
     assert again.json() == {
-        "error": {"code": "0x80040237", "message": "A record with matching key values already exists."}
+        "error": {
+            "code": "0x80040237",
+            "message": "A record with matching key values already exists.",
+        }
     }
 
 
@@ -150,7 +158,9 @@ async def test_retrieve_missing_is_404(dv: httpx.AsyncClient) -> None:
 
 async def test_filter_is_case_insensitive_and_supports_lookups(dv: httpx.AsyncClient) -> None:
     other_org = DEFAULT_ORGANIZATIONS[1][0]
-    await dv.post(PRODUCTS, json=product(osot_product_code="ABC-1", osot_product_name="O'Brien Kit"))
+    await dv.post(
+        PRODUCTS, json=product(osot_product_code="ABC-1", osot_product_name="O'Brien Kit")
+    )
     await dv.post(
         PRODUCTS,
         json=product(
@@ -160,16 +170,27 @@ async def test_filter_is_case_insensitive_and_supports_lookups(dv: httpx.AsyncCl
     )
 
     async def codes(expression: str) -> list[str]:
-        response = await dv.get(PRODUCTS, params={"$filter": expression, "$select": "osot_product_code"})
+        response = await dv.get(
+            PRODUCTS, params={"$filter": expression, "$select": "osot_product_code"}
+        )
         assert response.status_code == 200, response.text
         return [row["osot_product_code"] for row in response.json()["value"]]
 
     assert await codes("osot_product_code eq 'abc-1'") == ["ABC-1"]
     assert await codes("osot_product_name eq 'o''brien kit'") == ["ABC-1"]
     assert await codes(f"_osot_table_organization_value eq {other_org}") == ["ABC-2"]
-    assert await codes(f"osot_product_code eq 'ABC-2' and _osot_table_organization_value eq {ORG_ID}") == []
-    assert await codes("(osot_product_code eq 'abc-1' or osot_product_code eq 'ABC-2')") == ["ABC-1", "ABC-2"]
-    assert await codes("osot_privilege eq null and osot_product_category eq 0") == ["ABC-1", "ABC-2"]
+    assert (
+        await codes(f"osot_product_code eq 'ABC-2' and _osot_table_organization_value eq {ORG_ID}")
+        == []
+    )
+    assert await codes("(osot_product_code eq 'abc-1' or osot_product_code eq 'ABC-2')") == [
+        "ABC-1",
+        "ABC-2",
+    ]
+    assert await codes("osot_privilege eq null and osot_product_category eq 0") == [
+        "ABC-1",
+        "ABC-2",
+    ]
     top = await dv.get(PRODUCTS, params={"$top": "1"})
     assert len(top.json()["value"]) == 1
 
@@ -256,7 +277,8 @@ async def test_unknown_property_is_400(dv: httpx.AsyncClient) -> None:
     error = error_of(response)
     assert error["code"] == "0x80060888"
     assert error["message"].startswith(
-        "The property 'osot_colour' does not exist on type 'Microsoft.Dynamics.CRM.osot_table_product'."
+        "The property 'osot_colour' does not exist on type "
+        "'Microsoft.Dynamics.CRM.osot_table_product'."
     )
 
 
@@ -275,7 +297,9 @@ async def test_unknown_property_is_400(dv: httpx.AsyncClient) -> None:
         ("osot_product_name", 12),
     ],
 )
-async def test_wrongly_typed_values_are_400(dv: httpx.AsyncClient, column: str, value: object) -> None:
+async def test_wrongly_typed_values_are_400(
+    dv: httpx.AsyncClient, column: str, value: object
+) -> None:
     response = await dv.post(PRODUCTS, json=product(**{column: value}))
     assert response.status_code == 400, response.text
     assert error_of(response)["code"].startswith("0x")
@@ -284,7 +308,10 @@ async def test_wrongly_typed_values_are_400(dv: httpx.AsyncClient, column: str, 
 async def test_bind_to_missing_organization_is_404(dv: httpx.AsyncClient) -> None:
     missing = str(uuid.uuid4())
     response = await dv.post(
-        PRODUCTS, json=product(**{"osot_Table_Organization@odata.bind": f"/osot_table_organizations({missing})"})
+        PRODUCTS,
+        json=product(
+            **{"osot_Table_Organization@odata.bind": f"/osot_table_organizations({missing})"}
+        ),
     )
     assert response.status_code == 404
     assert error_of(response) == {
@@ -295,7 +322,8 @@ async def test_bind_to_missing_organization_is_404(dv: httpx.AsyncClient) -> Non
 
 async def test_bind_must_name_the_related_entity_set(dv: httpx.AsyncClient) -> None:
     response = await dv.post(
-        PRODUCTS, json=product(**{"osot_Table_Organization@odata.bind": f"/osot_table_products({ORG_ID})"})
+        PRODUCTS,
+        json=product(**{"osot_Table_Organization@odata.bind": f"/osot_table_products({ORG_ID})"}),
     )
     assert response.status_code == 400
 
@@ -304,7 +332,8 @@ async def test_delete(dv: httpx.AsyncClient) -> None:
     record_id = str(uuid.uuid4())
     await dv.post(PRODUCTS, json=product(osot_table_productid=record_id))
     target = await dv.post(
-        TARGETS, json={"osot_Table_Product@odata.bind": f"{PRODUCTS}({record_id})"},
+        TARGETS,
+        json={"osot_Table_Product@odata.bind": f"{PRODUCTS}({record_id})"},
         headers={"Prefer": "return=representation"},
     )
     target_id = target.json()["osot_table_audience_targetid"]
@@ -344,7 +373,9 @@ async def test_body_needs_json_content_type(dv: httpx.AsyncClient) -> None:
     assert response.status_code == 415
 
 
-async def test_control_rows_do_not_count_as_requests(dv: httpx.AsyncClient, control: EmulatorControl) -> None:
+async def test_control_rows_do_not_count_as_requests(
+    dv: httpx.AsyncClient, control: EmulatorControl
+) -> None:
     await dv.post(PRODUCTS, json=product())
     assert len(await control.products()) == 1
     assert len(await control.products("osot_product_code eq 'conf-2026'")) == 1
