@@ -8,8 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from settings import Settings
-from tests.conftest import SECRET, GraphQLClient, serve, token
+from tests.conftest import GraphQLClient, make_settings, serve, token
 from tests.graphql_documents import CREATE_SESSION, SESSION_PROGRESS
 from tests.redis_server import RedisServer
 
@@ -25,7 +24,7 @@ def own_redis() -> Iterator[RedisServer]:
 
 
 async def test_redis_down_is_service_unavailable_then_recovers(own_redis: RedisServer) -> None:
-    settings = Settings(_env_file=None, redis_url=own_redis.url(), jwt_secret=SECRET)  # type: ignore[call-arg]
+    settings = make_settings(own_redis, redis_url=own_redis.url())
     async with serve(settings) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
         client = GraphQLClient(http, token())
         sid = (await client.data(CREATE_SESSION))["createSession"]["session"]["sessionId"]
