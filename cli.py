@@ -164,8 +164,12 @@ async def _run_dev(args: argparse.Namespace) -> None:
                 timeout_graceful_shutdown=5,
             )
         )
-        print(_banner(settings, args.host, args.port, token, extra), flush=True)
-        await server.serve()
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.05)
+        if server.started:  # announce only what actually listens
+            print(_banner(settings, args.host, args.port, token, extra), flush=True)
+        await serving
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
