@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from . import jsonio
@@ -27,12 +28,15 @@ class ControlApi:
         self.store = store
         self.faults = faults
         self.requests = requests
+        self._original_columns: dict[tuple[str, str], Any] = {}
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         resource, _, query = request.target.partition("?")
         resource = resource[len(PREFIX) :].rstrip("/")
         if resource.startswith("rows/") and request.method == "GET":
             return self._rows(request, resource[len("rows/") :], query)
+        if resource.startswith("options/") and request.method == "PUT":
+            return self._retire_options(request, resource[len("options/") :])
         routes = {
             "health": {"GET": self._health},
             "faults": {
@@ -85,8 +89,29 @@ class ControlApi:
         response = self.api.handle(api_request, Context(f"http://{host}{SERVICE_PATH}"))
         return HttpResponse(response.status, response.headers, response.body)
 
+    def _retire_options(self, request: HttpRequest, path: str) -> HttpResponse:
+        """Remove options from a choice column, as an administrator editing Dataverse's
+        metadata would: writes using them are then rejected like any invalid option.
+        ``PUT /_emulator/options/<entity set>/<column>`` with ``{"retire": [11, 12]}``."""
+        entity_set, _, name = path.partition("/")
+        table = self.store.tables.get(entity_set)
+        column = table.columns.get(name) if table else None
+        if table is None or column is None or not column.options:
+            return _error(404, f"No choice column '{name}' on '{entity_set}'.")
+        try:
+            retire = {int(v) for v in jsonio.loads(request.body or b"{}").get("retire", [])}
+        except (jsonio.JsonBodyError, AttributeError, TypeError, ValueError) as exc:
+            return _error(400, f"Expected {{\"retire\": [option values]}}: {exc}")
+        self._original_columns.setdefault((entity_set, name), column)
+        table.columns[name] = dataclasses.replace(column, options=column.options - retire)  # type: ignore[index]
+        return _json(200, {"column": name, "options": sorted(table.columns[name].options)})
+
     def _reset(self, request: HttpRequest) -> HttpResponse:
-        """Back to the start state: no rows but the seeded organizations, no faults, empty log."""
+        """Back to the start state: no rows but the seeded organizations, no faults, empty log,
+        every retired option restored."""
+        for (entity_set, name), column in self._original_columns.items():
+            self.store.tables[entity_set].columns[name] = column  # type: ignore[index]
+        self._original_columns.clear()
         self.store.reset()
         self.faults.clear()
         self.requests.clear()

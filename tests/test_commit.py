@@ -416,3 +416,24 @@ async def _create_product_elsewhere(dataverse: EmulatorControl, code: str, statu
             },
         )
         assert response.status_code == 204, response.text
+
+
+async def test_an_option_dataverse_rejects_fails_clearly_and_writes_nothing(
+    client: GraphQLClient, dataverse: EmulatorControl
+) -> None:
+    # given a target option an administrator has since removed from Dataverse's choice set
+    sid = await ready_draft(client, target={"province": ["ONTARIO", "QUEBEC"]})
+    await dataverse.retire_options("osot_table_audience_targets", "osot_province", [11])
+
+    # when
+    result = await commit(client, sid)
+
+    # then the cause is named, the session can be fixed and committed again
+    assert result["success"] is False
+    assert result["userErrors"][0]["code"] == "COMMIT_FAILED"
+    assert "osot_province" in result["errors"][0]
+    assert "Nothing was written" in result["errors"][0]
+    assert await dataverse.products() == [] and await dataverse.targets() == []
+    await client.data(CONFIGURE_TARGET, {"sessionId": sid, "input": {"province": ["ONTARIO"]}})
+    assert (await commit(client, sid))["success"] is True
+    assert len(await dataverse.products()) == 1

@@ -386,3 +386,19 @@ async def test_control_rows_do_not_count_as_requests(
     assert await control.products() == []
     assert len(await control.organizations()) == len(DEFAULT_ORGANIZATIONS)
     assert await control.requests() == []
+
+
+
+async def test_retired_option_is_rejected_until_reset(
+    emulator: Emulator, dv: httpx.AsyncClient
+) -> None:
+    control = EmulatorControl(emulator.base_url, token=emulator.token)
+    await control.retire_options("osot_table_audience_targets", "osot_province", [11])
+
+    rejected = await dv.post("osot_table_audience_targets", json={"osot_province": "1,11"})
+    await control.reset()
+    accepted = await dv.post("osot_table_audience_targets", json={"osot_province": "1,11"})
+
+    assert rejected.status_code == 400
+    assert rejected.json()["error"]["code"] == "0x8004431A"
+    assert accepted.status_code == 204
