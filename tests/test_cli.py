@@ -16,6 +16,8 @@ import psutil
 import pytest
 
 from tests.conftest import ORG_A, SECRET
+from tests.graphql_documents import ADD_PRODUCT, CONFIGURE_TARGET, CREATE_SESSION, product_input
+from tests.test_commit import COMMIT
 
 ORCHESTRATOR = [sys.executable, "-c", "import cli; cli.main()"]
 
@@ -84,19 +86,27 @@ def test_dev_starts_everything_serves_graphql_and_stops_cleanly(tmp_path: Path) 
         token = re.search(r"Bearer ([\w.-]+)", banner).group(1)  # type: ignore[union-attr]
         children = psutil.Process(process.pid).children(recursive=True)
 
-        # when a person uses the printed header
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+        # when a person walks a draft through steps 1 to 4 with the printed header
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"authorization": f"Bearer {token}"}
+        ) as http:
             ide = http.get("/graphql", headers={"accept": "text/html"})
-            created = http.post(
-                "/graphql",
-                json={"query": "mutation { createSession { session { state } } }"},
-                headers={"authorization": f"Bearer {token}"},
-            ).json()
 
-        # then GraphiQL and the API answer
+            def call(query: str, **variables: object) -> dict:
+                body = http.post("/graphql", json={"query": query, "variables": variables}).json()
+                assert "errors" not in body, body
+                return body["data"]
+
+            sid = call(CREATE_SESSION)["createSession"]["session"]["sessionId"]
+            call(ADD_PRODUCT, sessionId=sid, input=product_input())
+            call(CONFIGURE_TARGET, sessionId=sid, input={"province": ["ONTARIO"]})
+            committed = call(COMMIT, sessionId=sid)["commit"]
+
+        # then GraphiQL answers and the product and its target are in the emulator
         assert "GraphiQL" in banner and "Dataverse" in banner
         assert ide.status_code == 200 and "graphiql" in ide.text.lower()
-        assert created["data"]["createSession"]["session"]["state"] == "INITIATED"
+        assert committed["success"] is True, committed
+        assert committed["productCode"] == "OSOT-WORKSHOP-2026"
         assert any("redis-server" in " ".join(c.cmdline()) for c in children)
     finally:
         process.send_signal(signal.SIGINT)

@@ -1,0 +1,70 @@
+"""Unexpected failures are masked and logged; abusive queries are refused before they run."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from settings import Settings
+from tests.conftest import GraphQLClient
+from tests.graphql_documents import SESSION_PROGRESS
+from tests.test_workflow import create_session
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).parent.parent
+
+
+async def test_an_unexpected_error_is_masked_and_logged_with_its_operation_id(
+    client: GraphQLClient, redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a draft whose stored document got corrupted
+    sid = (await create_session(client))["sessionId"]
+    await redis.set(f"{{orchestrator}}:draft:{sid}", '{"sessionId": "broken"}', keepttl=True)
+
+    # when
+    with caplog.at_level(logging.ERROR, logger="orchestrator.graphql"):
+        body = await client.execute(SESSION_PROGRESS, {"sessionId": sid})
+
+    # then the client sees no internals, only an id to quote
+    error = body["errors"][0]
+    operation_id = error["extensions"]["operationId"]
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert error["message"] == f"Internal error. Quote operation {operation_id} when reporting it."
+    assert "validation" not in error["message"].lower()
+    [record] = [r for r in caplog.records if operation_id in r.getMessage()]
+    assert record.exc_info is not None
+
+
+async def test_an_oversized_query_is_refused_while_parsing(client: GraphQLClient) -> None:
+    huge = "query { " + " ".join(["mySessions { sessionId }"] * 1000) + " }"
+
+    body = await client.execute(huge)
+
+    assert body.get("data") is None
+    assert "token" in body["errors"][0]["message"].lower()
+
+
+async def test_too_many_aliases_are_refused(client: GraphQLClient) -> None:
+    aliases = " ".join(f"a{i}: mySessions {{ sessionId }}" for i in range(20))
+
+    body = await client.execute(f"query {{ {aliases} }}")
+
+    assert body.get("data") is None
+    assert "aliases" in body["errors"][0]["message"]
+
+
+def test_env_example_and_readme_document_every_setting() -> None:
+    env_example = (ROOT / ".env.example").read_text()
+    readme = (ROOT / "README.md").read_text()
+    documented_env = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", env_example, re.MULTILINE))
+    documented_readme = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", readme))
+
+    settings = {name.upper() for name in Settings.model_fields}
+
+    assert settings - documented_env == set()
+    assert settings - documented_readme == set()
