@@ -26,7 +26,6 @@ from services.models import Draft, Principal, SessionState
 
 T = TypeVar("T")
 
-EXPIRING_SOON = timedelta(minutes=15)
 _SCRIPT = resources.files("services.lua").joinpath("draft.lua").read_text("utf-8")
 
 
@@ -47,6 +46,18 @@ class AlreadyCommittedError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Owner:
+    """Who a draft belongs to: a user within an organization."""
+
+    user_id: str
+    organization_guid: str
+
+    @classmethod
+    def of(cls, who: Principal | Draft) -> Owner:
+        return cls(who.user_id, who.organization_guid)
+
+
+@dataclass(frozen=True, slots=True)
 class KeySpace:
     """Redis key names; one hash tag keeps them all in one Redis Cluster slot."""
 
@@ -58,8 +69,13 @@ class KeySpace:
     def receipt(self, session_id: str) -> str:
         return f"{{{self.tag}}}:receipt:{session_id}"
 
-    def owner(self, principal: Principal) -> str:
-        return f"{{{self.tag}}}:owner:{principal.organization_guid}:{principal.user_id}"
+    def owner(self, owner: Owner) -> str:
+        return f"{{{self.tag}}}:owner:{owner.organization_guid}:{owner.user_id}"
+
+    @property
+    def unused(self) -> str:
+        """Fills a script's key slot that an operation does not use (same hash slot)."""
+        return f"{{{self.tag}}}:unused"
 
     @property
     def codes(self) -> str:
@@ -120,13 +136,13 @@ class SessionService:
             draft = _draft_from_receipt(json.loads(raw_receipt))
         else:
             raise SessionNotFoundError
-        if draft.user_id != principal.user_id or draft.organization_guid != principal.organization_guid:
+        if Owner.of(draft) != Owner.of(principal):
             raise SessionNotFoundError
         return draft
 
     async def list_open(self, principal: Principal) -> list[Draft]:
         """Return the caller's drafts that have not expired, newest first."""
-        index = self.keys.owner(principal)
+        index = self.keys.owner(Owner.of(principal))
         ids = await self._call(lambda: self._redis.zrange(index, "+inf", "(0", byscore=True, desc=True))
         if not ids:
             return []
@@ -244,43 +260,40 @@ class SessionService:
 
     async def sweep(self, *, limit: int = 100) -> list[str]:
         """Fire due expiry notices and drop expired code reservations; return what fired."""
-        keys = [
-            self.keys.draft("-"), self.keys.codes, self.keys.code_expiry,
-            self.keys.owner(_NOBODY), self.keys.schedule, self.keys.receipt("-"),
-        ]
-        raw = await self._call(
-            lambda: self._script(keys=keys, args=["sweep", "", "", "", json.dumps({"limit": limit}), self.keys.events])
-        )
+        unused = self.keys.unused
+        keys = [unused, self.keys.codes, self.keys.code_expiry, unused, self.keys.schedule, unused]
+        args = ["sweep", "", "", "", json.dumps({"limit": limit}), self.keys.events]
+        raw = await self._call(lambda: self._script(keys=keys, args=args))
         return list(json.loads(raw)["fired"] or [])
 
     # -- plumbing ---------------------------------------------------------------
 
     async def _apply_owned(self, op: str, draft: Draft, args: dict[str, Any]) -> Draft:
-        owner = Principal(draft.user_id, draft.privilege, draft.organization_guid, None)  # type: ignore[arg-type]
-        return await self._apply(op, owner, draft.session_id, args, action="commit")
+        return await self._apply(op, draft, draft.session_id, args, action="commit")
 
     async def _apply(
         self,
         op: str,
-        principal: Principal,
+        who: Principal | Draft,
         session_id: str,
         args: dict[str, Any],
         *,
         expected_version: int | None = None,
         action: str = "change the session",
     ) -> Draft:
+        owner = Owner.of(who)
         keys = [
             self.keys.draft(session_id),
             self.keys.codes,
             self.keys.code_expiry,
-            self.keys.owner(principal),
+            self.keys.owner(owner),
             self.keys.schedule,
             self.keys.receipt(session_id),
         ]
         argv = [
             op,
-            principal.user_id,
-            principal.organization_guid,
+            owner.user_id,
+            owner.organization_guid,
             "" if expected_version is None else str(expected_version),
             json.dumps(args, separators=(",", ":")),
             self.keys.events,
@@ -297,9 +310,6 @@ class SessionService:
             return await fn()
         except RedisError as exc:
             raise SessionStoreUnavailableError from exc
-
-
-_NOBODY = Principal("-", 0, "-", None)  # type: ignore[arg-type]
 
 
 def _draft_from_receipt(receipt: dict[str, Any]) -> Draft:
