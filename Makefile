@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: dev serve test schema bench clean
+.PHONY: dev serve test schema bench bench-commit bench-subscriptions clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -17,14 +17,25 @@ dev: $(STAMP)  ## Run with a local Redis, a local Dataverse emulator, GraphiQL a
 serve: $(STAMP)  ## Run with configuration from the environment
 	$(BIN)/orchestrator serve
 
-test: $(STAMP)  ## Run the whole test suite (starts its own redis-server and emulator)
+test: $(STAMP) tests/js/node_modules  ## Run the whole test suite (starts its own redis-server and emulator)
 	$(BIN)/pytest
+
+# The browser-client conformance check runs the graphql-ws npm package (Node.js >= 20).
+tests/js/node_modules: tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund
+	touch tests/js/node_modules
 
 schema: $(STAMP)  ## Regenerate schema.graphql from the code
 	$(BIN)/orchestrator schema --output schema.graphql
 
 bench: $(STAMP)  ## Print GraphQL-vs-plain-route throughput and latency figures
 	$(BIN)/python bench/http_overhead.py
+
+bench-commit: $(STAMP)  ## Print commit latency against a slow Dataverse, and requests per commit
+	$(BIN)/python bench/commit_latency.py
+
+bench-subscriptions: $(STAMP)  ## Print subscription delivery latency and memory per connection
+	$(BIN)/python bench/subscriptions.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -5,8 +5,8 @@ from __future__ import annotations
 import gc
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -15,14 +15,17 @@ from litestar import Litestar, Response, get
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.logging.config import LoggingConfig
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from strawberry.litestar import make_graphql_controller
 from strawberry.litestar.controller import GraphQLController
 from strawberry.types.unset import UNSET, UnsetType
 
+from graphql_http import with_fast_post
+from resolvers.subscriptions import accept_connection
 from schema import schema
 from schema.context import Context
 from services.auth import AuthConfig, TokenVerifier
@@ -45,8 +48,12 @@ logger = logging.getLogger("orchestrator")
 
 def build_redis(url: str) -> Redis:
     """Return the process's Redis client: fail fast when Redis is down, reconnect when back."""
-    return Redis.from_url(
+    # A burst beyond the pool waits for a free connection instead of failing with
+    # "Too many connections" (redis-py's default pool raises past 100).
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=128,
+        timeout=5,
         decode_responses=True,
         socket_connect_timeout=2,
         socket_timeout=5,
@@ -54,6 +61,7 @@ def build_redis(url: str) -> Redis:
         # A couple of quick retries ride out a blip; a real outage answers within seconds.
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=2),
     )
+    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes both
 
 
 def build_verifier(settings: Settings) -> TokenVerifier:
@@ -131,13 +139,10 @@ def _graphql_controller(settings: Settings) -> type:
     # Strawberry builds the sub-response in a worker thread (sync_to_thread=True);
     # an async provider saves the thread hop on every request (perf-notes).
     controller.dependencies = {**controller.dependencies, "response": Provide(_no_sub_response)}
-    return _with_websocket_auth(controller)
+    return _with_websocket_auth(with_fast_post(controller, provide_context))
 
 
 def _with_websocket_auth(controller: type[GraphQLController]) -> type[GraphQLController]:
-    # Imported late: the resolvers import the schema package, which must load first.
-    from resolvers.subscriptions import accept_connection
-
     class WebSocketAuthController(controller):  # type: ignore[valid-type,misc]
         async def on_ws_connect(self, context: Context) -> UnsetType:
             await accept_connection(context)  # no valid token: close 4403
@@ -146,29 +151,24 @@ def _with_websocket_auth(controller: type[GraphQLController]) -> type[GraphQLCon
     return WebSocketAuthController
 
 
-def _live_events(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
-    @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        """Run the process's one event subscription and the expiry sweeper."""
-        sessions: SessionService = app.state.sessions
-        app.state.events = EventHub(
-            app.state.redis, sessions.events_channel, queue_size=settings.subscription_queue_size
-        )
-        sweeper = ExpirySweeper(sessions)
-        await app.state.events.start()
-        sweeper.start()
-        # A full collection of the schema's objects took ~45 ms and set the latency tail
-        # (perf-notes): keep what startup built out of the collector's way.
-        gc.collect()
-        gc.freeze()
-        try:
-            yield
-        finally:
-            gc.unfreeze()
-            await sweeper.stop()
-            await app.state.events.close()
-
-    return lifespan
+@asynccontextmanager
+async def live_events(app: Litestar) -> AsyncIterator[None]:
+    """Run the process's one event subscription and the expiry sweeper (after the sessions)."""
+    sessions: SessionService = app.state.sessions
+    app.state.events = EventHub(app.state.redis, sessions.events_channel)
+    sweeper = ExpirySweeper(sessions)
+    await app.state.events.start()
+    sweeper.start()
+    # A full collection of the schema's objects took ~45 ms and set the latency tail
+    # (perf-notes): keep what startup built out of the collector's way.
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        await sweeper.stop()
+        await app.state.events.close()
 
 
 @get("/health", sync_to_thread=False, include_in_schema=False)
@@ -211,6 +211,10 @@ def create_app(settings: Settings | None = None, *, redis: Redis | None = None) 
 
     return Litestar(
         route_handlers=[_graphql_controller(settings), health, ready],
-        lifespan=[lifespan, _live_events(settings)],
+        lifespan=[lifespan, live_events],
+        # Litestar's default sets the root logger to INFO, overriding LOG_LEVEL.
+        logging_config=LoggingConfig(
+            root={"handlers": ["queue_listener"], "level": settings.log_level}
+        ),
         debug=False,
     )

@@ -82,11 +82,6 @@ class Settings(BaseSettings):
         "open the GraphQL websocket; '*' allows any. Same-origin pages and non-browser "
         "clients are always allowed.",
     )
-    subscription_queue_size: int = Field(
-        default=32, ge=1, le=10000,
-        description="Events held for a slow subscriber; past it they are dropped and the "
-        "subscriber gets a fresh SNAPSHOT instead.",
-    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level."
     )
@@ -106,7 +101,7 @@ class Settings(BaseSettings):
             parts.port  # noqa: B018 - raises ValueError for a malformed port
             bare = parts.scheme in ("http", "https") and parts.hostname and parts.path in ("", "/")
             if origin != "*" and not (bare and not parts.query):
-                raise ValueError(f"expected '*' or origins like https://app.example.com, got {origin!r}")
+                raise ValueError(f"use '*' or origins like https://app.example.com: {origin!r}")
         return value
 
     @field_validator("jwt_algorithms", mode="before")

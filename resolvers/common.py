@@ -45,17 +45,18 @@ def user_errors(exc: UserInputError) -> list[UserError]:
     ]
 
 
+def _plain(value: Any) -> Any:
+    # Module level: a recursive closure is a reference cycle left for the collector.
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def plain_values(obj: Any) -> dict[str, Any]:
     """Return a GraphQL input object's fields, enum members replaced by their values."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, Enum):
-            return value.value
-        if isinstance(value, list):
-            return [plain(v) for v in value]
-        return value
-
-    return {name: plain(value) for name, value in vars(obj).items()}
+    return {name: _plain(value) for name, value in vars(obj).items()}
 
 
 async def session_mutation(

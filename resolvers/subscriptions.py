@@ -18,7 +18,7 @@ from services.errors import (
     SessionNotFoundError,
     SessionStoreUnavailableError,
 )
-from services.events import DraftEvent, EventHub, ServerShuttingDownError, Signal, Subscriber
+from services.events import DraftEvent, EventHub, ServerShuttingDownError, Signal
 from services.models import Draft, Principal, SessionState
 from services.sessions import SessionService
 
@@ -45,7 +45,8 @@ async def resolve_session_state_changed(
         raise ServerShuttingDownError
     # Checked before the stream exists, so a foreign or unknown session gets one `error`
     # message and no data. The stream reads the draft again once it is registered.
-    await context.sessions.get(principal, str(session_id))
+    async with context.events.read_slots:
+        await context.sessions.get(principal, str(session_id))
     return session_events(context.events, context.sessions, principal, str(session_id))
 
 
@@ -55,78 +56,89 @@ async def session_events(
     """Yield a SNAPSHOT, then each change of the session, until a terminal event."""
     with hub.subscribe(session_id) as subscriber:
         # Registered before reading: a change made meanwhile is in this read or in the queue.
-        draft = await sessions.get(principal, session_id)
-        yield SessionEvent.of(SessionEventType.SNAPSHOT, draft)
-        if draft.state is SessionState.COMMITTED:
+        async with hub.read_slots:
+            draft = await sessions.get(principal, session_id)
+        # Only the last event delivered is kept (not the draft): thousands of streams wait.
+        last = SessionEvent.of(SessionEventType.SNAPSHOT, draft)
+        del draft
+        yield last
+        if last.state is SessionState.COMMITTED:
             return
-        check_expiry_at = draft.expires_at + EXPIRY_GRACE
+        check_expiry_at = last.progress.expires_at + EXPIRY_GRACE
         while True:
-            item = await _next(subscriber, principal, check_expiry_at)
+            item = await subscriber.get(_deadline(principal, check_expiry_at))
+            if item is None and principal.token_expires_at <= datetime.now(tz=UTC):
+                raise AuthenticationError("Token expired: sign in again.")
             if item is Signal.CLOSED:
                 raise ServerShuttingDownError
             if item is None or item is Signal.RESYNC:
-                fresh = await _reload(sessions, principal, session_id)
+                fresh = await _reload(hub, sessions, principal, session_id)
+                now = datetime.now(tz=UTC)
                 if fresh is None:
-                    if draft.expires_at > datetime.now(tz=UTC):
+                    if last.progress.expires_at > now:
                         raise SessionNotFoundError
-                    yield SessionEvent.of(SessionEventType.EXPIRED, draft)
+                    yield last.follow_up(SessionEventType.EXPIRED)
                     return
-                check_expiry_at = max(fresh.expires_at, datetime.now(tz=UTC)) + EXPIRY_GRACE
-                if item is None and fresh.version == draft.version:
+                check_expiry_at = max(fresh.expires_at, now) + EXPIRY_GRACE
+                if item is None and fresh.version == last.version:
                     continue  # only checking for a lost EXPIRED: nothing changed
-                draft = fresh
-                yield SessionEvent.of(SessionEventType.SNAPSHOT, draft)
-                if draft.state is SessionState.COMMITTED:
+                last = SessionEvent.of(SessionEventType.SNAPSHOT, fresh)
+                del fresh
+                yield last
+                if last.state is SessionState.COMMITTED:
                     return
                 continue
-            for event, draft in _apply(item, draft):
+            events = _apply(item, last)
+            del item  # it holds the raw and parsed draft: don't keep them while waiting
+            for event in events:
+                last = event
                 yield event
                 if event.type in TERMINAL:
                     return
 
 
-def _apply(item: DraftEvent, draft: Draft) -> list[tuple[SessionEvent, Draft]]:
-    """Return what to deliver for *item*, given the last *draft* delivered (maybe nothing)."""
-    if item.version is not None and item.version <= draft.version:
+def _apply(item: DraftEvent, last: SessionEvent) -> list[SessionEvent]:
+    """Return what to deliver for *item* after *last* (maybe nothing): each version once."""
+    if item.version is not None and item.version <= last.version:
         return []  # already in the snapshot, or delivered before
     try:
         kind = SessionEventType(item.type)
     except ValueError:
         return []  # an event type this version does not know
-    if kind is SessionEventType.EXPIRED and draft.state is SessionState.COMMITTING:
+    if kind is SessionEventType.EXPIRED and last.state is SessionState.COMMITTING:
         return []  # a running commit keeps the draft alive past expiresAt
-    after = item.draft or draft
-    out = [(SessionEvent.of(kind, after, occurred_at_ms=item.occurred_at_ms, detail=item.detail), after)]
-    if kind is SessionEventType.FAILED and after.expires_at_ms <= item.occurred_at_ms:
+    at = item.occurred_at_ms
+    draft = item.draft
+    if draft is None:  # EXPIRING_SOON and EXPIRED come from the sweeper, without a draft
+        return [last.follow_up(kind, at)]
+    event = SessionEvent.of(kind, draft, occurred_at_ms=at, detail=item.detail)
+    if kind is SessionEventType.FAILED and draft.expires_at_ms <= at:
         # The commit failed after expiresAt: draft.lua deleted the draft with it.
-        out.append((SessionEvent.of(SessionEventType.EXPIRED, after, occurred_at_ms=item.occurred_at_ms), after))
-    return out
+        return [event, event.follow_up(SessionEventType.EXPIRED, at)]
+    return [event]
 
 
-async def _next(subscriber: Subscriber, principal: Principal, check_expiry_at: datetime) -> DraftEvent | Signal | None:
-    """Return the next queued item, or None when it is time to look for a lost EXPIRED.
+def _deadline(principal: Principal, check_expiry_at: datetime) -> float:
+    """Return when (loop time) to stop waiting: the token's expiry, or a lost-EXPIRED check.
 
-    Raise AuthenticationError as soon as the token expires, even if nothing is queued: a
-    websocket keeps the principal it authenticated with for the whole connection.
+    Raise AuthenticationError if the token has expired: a websocket keeps the principal it
+    authenticated with for the whole connection, so the stream must notice by itself.
     """
     now = datetime.now(tz=UTC)
     if principal.token_expires_at <= now:
         raise AuthenticationError("Token expired: sign in again.")
-    deadline = min(principal.token_expires_at, check_expiry_at)
-    try:
-        async with asyncio.timeout((deadline - now).total_seconds()):
-            return await subscriber.get()
-    except TimeoutError:
-        if principal.token_expires_at <= datetime.now(tz=UTC):
-            raise AuthenticationError("Token expired: sign in again.") from None
-        return None
+    wait = (min(principal.token_expires_at, check_expiry_at) - now).total_seconds()
+    return asyncio.get_running_loop().time() + wait
 
 
-async def _reload(sessions: SessionService, principal: Principal, session_id: str) -> Draft | None:
+async def _reload(
+    hub: EventHub, sessions: SessionService, principal: Principal, session_id: str
+) -> Draft | None:
     """Re-read the draft after a possible gap; None when it no longer exists."""
     for attempt in range(1, _RELOAD_ATTEMPTS + 1):
         try:
-            return await sessions.get(principal, session_id)
+            async with hub.read_slots:
+                return await sessions.get(principal, session_id)
         except SessionNotFoundError:
             return None
         except SessionStoreUnavailableError:

@@ -12,7 +12,7 @@ import strawberry
 from schema.enums import SessionState
 from schema.session import SessionProgress
 from services.models import Draft
-from services.progress import progress_of
+from services.progress import EXPIRING_SOON, progress_of
 
 
 @strawberry.enum(description="What happened to the session.")
@@ -23,7 +23,9 @@ class SessionEventType(Enum):
         "changes may have been missed (the service reconnected to Redis, or the client fell "
         "behind). Replace your copy with it.",
     )
-    PRODUCT_ADDED = strawberry.enum_value("PRODUCT_ADDED", description="addProduct stored the first product.")
+    PRODUCT_ADDED = strawberry.enum_value(
+        "PRODUCT_ADDED", description="addProduct stored the first product."
+    )
     PRODUCT_UPDATED = strawberry.enum_value(
         "PRODUCT_UPDATED", description="addProduct replaced the product."
     )
@@ -59,8 +61,9 @@ class SessionEventType(Enum):
     )
 
 
-TERMINAL = frozenset({SessionEventType.COMMITTED, SessionEventType.CANCELLED, SessionEventType.EXPIRED})
-_FINISHED = frozenset({SessionEventType.CANCELLED, SessionEventType.EXPIRED})
+TERMINAL = frozenset(
+    {SessionEventType.COMMITTED, SessionEventType.CANCELLED, SessionEventType.EXPIRED}
+)
 
 
 @strawberry.type(description="One change of a session, as sessionStateChanged pushes it.")
@@ -79,7 +82,8 @@ class SessionEvent:
         description="When it happened (UTC); for SNAPSHOT, when the session last changed."
     )
     attempt: int | None = strawberry.field(
-        description="COMMIT_RETRYING: the number of the attempt that failed."
+        description="COMMIT_RETRYING: the number of the attempt about to start (2 for the "
+        "first retry)."
     )
     cause: str | None = strawberry.field(description="COMMIT_RETRYING: why the attempt failed.")
     retry_at: datetime | None = strawberry.field(
@@ -113,13 +117,12 @@ class SessionEvent:
     ) -> SessionEvent:
         """Build the event *kind* for *draft* after the change; *detail* as draft.lua sent it."""
         detail = detail or {}
-        now = datetime.now(tz=UTC)
-        progress = progress_of(draft, now=max(now, draft.expires_at) if kind is SessionEventType.EXPIRED else now)
-        if kind in _FINISHED:
+        progress = progress_of(draft)
+        if kind is SessionEventType.CANCELLED:
             progress = dataclasses.replace(progress, can_commit=False)
         occurred_ms = draft.updated_at_ms if occurred_at_ms is None else occurred_at_ms
+        retrying = kind is SessionEventType.COMMIT_RETRYING
         retry_at_ms = detail.get("retryAtMs")
-        recovering = detail.get("recovering")
         result = draft.result
         return cls(
             type=kind,
@@ -127,17 +130,45 @@ class SessionEvent:
             state=draft.state,
             version=draft.version,
             progress=SessionProgress.from_progress(progress),
-            occurred_at=datetime.fromtimestamp(occurred_ms / 1000, tz=UTC),
-            attempt=detail.get("attempt") if kind is SessionEventType.COMMIT_RETRYING else None,
-            cause=detail.get("cause") if kind is SessionEventType.COMMIT_RETRYING else None,
-            retry_at=(
-                datetime.fromtimestamp(retry_at_ms / 1000, tz=UTC)
-                if kind is SessionEventType.COMMIT_RETRYING and isinstance(retry_at_ms, int | float)
-                else None
+            occurred_at=_utc(occurred_ms),
+            attempt=detail.get("attempt") if retrying else None,
+            cause=detail.get("cause") if retrying else None,
+            retry_at=_utc(retry_at_ms)
+            if retrying and isinstance(retry_at_ms, int | float)
+            else None,
+            recovering=(
+                bool(detail.get("recovering")) if kind is SessionEventType.COMMIT_STARTED else None
             ),
-            recovering=bool(recovering) if kind is SessionEventType.COMMIT_STARTED else None,
             product_guid=result.product_guid if result else None,
             target_guid=result.target_guid if result else None,
             product_code=result.product_code if result else draft.product_code,
             errors=list(draft.errors),
         )
+
+    def follow_up(self, kind: SessionEventType, occurred_at_ms: int | None = None) -> SessionEvent:
+        """Return EXPIRING_SOON or EXPIRED for this event's session: those carry no draft."""
+        now = datetime.now(tz=UTC)
+        old = self.progress
+        remaining = 0
+        if kind is not SessionEventType.EXPIRED and not old.steps.committed:
+            remaining = max(0, int((old.expires_at - now).total_seconds()))
+        progress = dataclasses.replace(
+            old,
+            seconds_remaining=remaining,
+            expiring_soon=not old.steps.committed and remaining <= EXPIRING_SOON.total_seconds(),
+            can_commit=old.can_commit and remaining > 0,
+        )
+        return dataclasses.replace(
+            self,
+            type=kind,
+            occurred_at=now if occurred_at_ms is None else _utc(occurred_at_ms),
+            progress=progress,
+            attempt=None,
+            cause=None,
+            retry_at=None,
+            recovering=None,
+        )
+
+
+def _utc(ms: float) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 
 import strawberry
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from resolvers.commit import resolve_commit
 from resolvers.sessions import (
@@ -20,6 +22,7 @@ from resolvers.sessions import (
 )
 from resolvers.subscriptions import resolve_session_state_changed
 from schema.events import SessionEvent
+from schema.execution import ExecutionContext
 from schema.extensions import EXTENSIONS
 from schema.payloads import (
     AddProductPayload,
@@ -99,6 +102,24 @@ class OrchestratorSchema(strawberry.Schema):
         # ErrorPolicy already logged what was unexpected; the rest are the caller's errors.
         return
 
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        # Plain HTTP lands here: Strawberry would run a subscription as a query and fail on
+        # its null. Refuse it (HTTP 400): subscriptions are served over the websocket.
+        allowed = set(allowed_operation_types or OperationType) - {OperationType.SUBSCRIPTION}
+        return await super().execute(
+            query, variable_values, context_value, root_value, operation_name, allowed,
+            operation_extensions,
+        )
+
 
 schema = OrchestratorSchema(
     query=Query,
@@ -106,6 +127,7 @@ schema = OrchestratorSchema(
     subscription=Subscription,
     extensions=EXTENSIONS,
     config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
+    execution_context_class=ExecutionContext,
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -32,6 +33,7 @@ _PRIVILEGES: dict[object, Privilege] = {
     "main": Privilege.MAIN,
 }
 ALLOWED_PRIVILEGES = frozenset({Privilege.ADMIN, Privilege.MAIN})
+_JWKS_LIFESPAN = 300  # seconds the identity provider's key set is cached
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,17 +75,45 @@ def _parse_privilege(claim: object) -> Privilege | None:
 
 
 class TokenVerifier:
-    """Turn an Authorization header into a Principal, or raise an AuthError."""
+    """Turn an Authorization header into a Principal, or raise an AuthError.
 
-    def __init__(self, config: AuthConfig) -> None:
+    A token that verified is remembered (at most ``cache_size`` of them) until its ``exp``
+    plus the leeway, when pyjwt would start refusing it; with JWKS, also no longer than the
+    key set is cached. The principal depends on the signed claims only, so the answer is
+    the one a fresh check would give. Failures are never remembered.
+    """
+
+    def __init__(self, config: AuthConfig, *, cache_size: int = 1024) -> None:
         self._config = config
-        self._jwks = jwt.PyJWKClient(config.jwks_url, cache_jwk_set=True, lifespan=300) if config.jwks_url else None
+        self._jwks = (
+            jwt.PyJWKClient(config.jwks_url, cache_jwk_set=True, lifespan=_JWKS_LIFESPAN)
+            if config.jwks_url
+            else None
+        )
+        self._cache_size = cache_size
+        self._verified: dict[str, tuple[float, Principal]] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """Return the caller for a ``Bearer <jwt>`` header value."""
         token = self._bearer(authorization)
+        known = self._verified.get(token)
+        if known is not None:
+            if time.time() < known[0]:
+                return known[1]
+            del self._verified[token]
         claims = await self._decode(token)
-        return self._principal(claims)
+        principal = self._principal(claims)
+        self._remember(token, principal, claims)
+        return principal
+
+    def _remember(self, token: str, principal: Principal, claims: dict[str, Any]) -> None:
+        # pyjwt refuses a token once exp <= now - leeway.
+        until = float(int(claims["exp"]) + self._config.leeway_seconds)
+        if self._jwks is not None:
+            until = min(until, time.time() + _JWKS_LIFESPAN)  # a key may leave the set
+        if len(self._verified) >= self._cache_size:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[token] = (until, principal)
 
     @staticmethod
     def _bearer(authorization: str | None) -> str:

@@ -1,11 +1,4 @@
-"""Draft events across instances: one Redis subscription per process, fanned out to local queues.
-
-Every change to a draft is published by services/lua/draft.lua on one channel. Each process
-holds a single PubSub connection (not one per websocket, tech-notes A2/E4) and copies each
-message into the bounded queue of every local subscriber of that session. Pub/sub is
-at-most-once (E3), so whenever a gap is possible (the queue overflowed, or the PubSub
-reconnected) the subscriber gets a ``RESYNC`` and re-reads the draft instead.
-"""
+"""Draft events across instances: one Redis subscription per process, fanned out locally."""
 
 from __future__ import annotations
 
@@ -19,7 +12,6 @@ from typing import Any, ClassVar
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from services.errors import ServiceError
 from services.models import Draft
@@ -82,44 +74,73 @@ Item = DraftEvent | Signal
 
 
 class Subscriber:
-    """One local listener of one session: a bounded queue the hub fills and the stream drains."""
+    """One local listener of one session: a bounded buffer the hub fills and the stream drains.
 
-    __slots__ = ("_queue", "overflows", "session_id")
+    A list, and a future only while waiting, rather than an asyncio.Queue and a timer per
+    wait: thousands of these live at once (a Queue with its deques and Event is ~2 KB).
+    """
+
+    __slots__ = ("_items", "_size", "_waiter", "deadline", "overflows", "session_id")
 
     def __init__(self, session_id: str, size: int) -> None:
         self.session_id = session_id
-        self._queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=size)
+        self._size = size
+        self._items: list[Item] = []
+        self._waiter: asyncio.Future[None] | None = None
+        self.deadline: float | None = None
         self.overflows = 0
 
     def offer(self, item: Item) -> None:
-        """Queue *item*; when full, drop the backlog and ask for a re-read instead of growing."""
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
+        """Buffer *item*; when full, drop the backlog and ask for a re-read instead of growing."""
+        if len(self._items) < self._size:
+            self._items.append(item)
+        else:
             # The dropped events (and this one) are all covered by the re-read.
             self.overflows += 1
-            self._replace_backlog(Signal.RESYNC)
+            self._items[:] = [Signal.RESYNC]
+        self.wake()
 
     def close(self) -> None:
-        """Wake the stream with CLOSED, ahead of anything still queued."""
-        self._replace_backlog(Signal.CLOSED)
+        """Wake the stream with CLOSED, ahead of anything still buffered."""
+        self._items[:] = [Signal.CLOSED]
+        self.wake()
 
-    def _replace_backlog(self, item: Item) -> None:
-        while not self._queue.empty():
-            self._queue.get_nowait()
-        self._queue.put_nowait(item)
+    async def get(self, deadline: float | None = None) -> Item | None:
+        """Return the next item, or None once the loop's clock passes *deadline*.
 
-    async def get(self) -> Item:
-        """Wait for the next item."""
-        return await self._queue.get()
+        The hub's clock checks deadlines a few times a second, so None comes that late.
+        """
+        if not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            self.deadline = deadline
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+                self.deadline = None
+            if not self._items:
+                return None
+        return self._items.pop(0)
 
     def pending(self) -> int:
-        """Return how many items wait in the queue."""
-        return self._queue.qsize()
+        """Return how many items wait in the buffer."""
+        return len(self._items)
+
+    def wake(self) -> None:
+        """Let a waiting ``get`` return."""
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
 
 class EventHub:
-    """The process's single subscription to the draft events channel."""
+    """The process's single subscription to the draft events channel.
+
+    services/lua/draft.lua publishes every change on one channel. Each process holds one
+    PubSub connection (not one per websocket, tech-notes A2/E4) and copies each message into
+    the bounded queue of every local subscriber of that session. Pub/sub is at-most-once
+    (E3), so wherever a gap is possible (a queue overflowed, the PubSub reconnected) the
+    subscriber gets a RESYNC and re-reads the draft instead.
+    """
 
     def __init__(
         self,
@@ -129,18 +150,25 @@ class EventHub:
         queue_size: int = 32,
         poll_interval: float = 1.0,
         max_backoff: float = 2.0,
+        max_concurrent_reads: int = 32,
+        tick: float = 0.25,
     ) -> None:
         self._redis = redis
         self._channel = channel
         self._queue_size = queue_size
         self._poll_interval = poll_interval
         self._max_backoff = max_backoff
+        self._tick = tick
+        self._clock: asyncio.Task[None] | None = None
         self._subscribers: dict[str, set[Subscriber]] = {}
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._closed = False
         self.resubscriptions = 0
         self.received = 0
+        # Snapshot reads go through here: after a reconnect every subscriber re-reads at
+        # once, and redis-py's pool raises "Too many connections" past its size (E4).
+        self.read_slots = asyncio.Semaphore(max_concurrent_reads)
 
     @property
     def subscriber_count(self) -> int:
@@ -158,17 +186,19 @@ class EventHub:
     async def start(self, *, ready_timeout: float = 2.0) -> None:
         """Start listening; wait briefly for the subscription, but start even if Redis is down."""
         self._task = asyncio.create_task(self._run(), name="event-hub")
+        self._clock = asyncio.create_task(self._wake_due(), name="event-hub-clock")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._subscribed.wait(), ready_timeout)
 
     async def close(self) -> None:
         """Stop listening, release the connection and end every local stream."""
         self._closed = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._clock):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._clock = None
         for subscribers in self._subscribers.values():
             for subscriber in subscribers:
                 subscriber.close()
@@ -198,18 +228,30 @@ class EventHub:
                     if not pubsub.subscribed:
                         await pubsub.subscribe(self._channel)
                     message = await pubsub.get_message(timeout=self._poll_interval)
-                except (RedisError, OSError) as exc:
+                    if message is not None:
+                        self._handle(message)
+                except Exception as exc:
+                    # Redis down or failing over (or a bug): never let the one listener die.
                     failures += 1
                     if failures == 1:
-                        logger.warning("event subscription lost (%s); reconnecting", exc)
-                    await asyncio.sleep(min(self._max_backoff, 0.05 * 2**failures))
-                    continue
-                if failures:
+                        logger.warning("event subscription failing (%r); retrying", exc)
+                    await asyncio.sleep(min(self._max_backoff, 0.05 * 2 ** min(failures, 8)))
+                else:
                     failures = 0
-                if message is not None:
-                    self._handle(message)
         finally:
             await pubsub.aclose()
+
+    async def _wake_due(self) -> None:
+        # One clock for all subscribers instead of a timer per wait: it saves ~0.5 KB per
+        # subscriber and a timer handle created and cancelled for every event.
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._tick)
+            now = loop.time()
+            for subscribers in self._subscribers.values():
+                for subscriber in subscribers:
+                    if subscriber.deadline is not None and subscriber.deadline <= now:
+                        subscriber.wake()
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -221,7 +263,9 @@ class EventHub:
             # confirmation again: whatever was published in between is lost (E3, E5).
             if self._subscribed.is_set():
                 self.resubscriptions += 1
-                logger.info("event subscription restored; re-reading %d drafts", len(self._subscribers))
+                logger.info(
+                    "event subscription restored; re-reading %d drafts", len(self._subscribers)
+                )
             self._subscribed.set()
             for subscribers in self._subscribers.values():
                 for subscriber in subscribers:

@@ -1,9 +1,4 @@
-"""The expiry sweeper: fires due EXPIRING_SOON/EXPIRED notices from the schedule, every second.
-
-Every instance runs one; draft.lua claims each notice with ZREM, so it fires exactly once
-across instances. This replaces keyspace notifications, which managed Redis often disables
-and which fire late (tech-notes E3).
-"""
+"""The expiry sweeper: fires due EXPIRING_SOON/EXPIRED notices, once across instances."""
 
 from __future__ import annotations
 
@@ -17,9 +12,16 @@ logger = logging.getLogger("orchestrator.expiry")
 
 
 class ExpirySweeper:
-    """Call ``SessionService.sweep`` periodically in a background task that survives Redis errors."""
+    """Call ``SessionService.sweep`` every interval, in a task that survives Redis errors.
 
-    def __init__(self, sessions: SessionService, *, interval: float = 1.0, batch: int = 100) -> None:
+    Every instance runs one; draft.lua claims each notice with ZREM, so it fires once across
+    instances. This replaces keyspace notifications, which managed Redis often disables and
+    which fire late (tech-notes E3).
+    """
+
+    def __init__(
+        self, sessions: SessionService, *, interval: float = 1.0, batch: int = 100
+    ) -> None:
         self._sessions = sessions
         self._interval = interval
         self._batch = batch
@@ -46,7 +48,9 @@ class ExpirySweeper:
         except Exception:
             # Redis down, or anything unexpected: log it once and try again next tick, never die.
             if not self._failing:
-                logger.warning("expiry sweep failed; retrying every %ss", self._interval, exc_info=True)
+                logger.warning(
+                    "expiry sweep failed; retrying every %ss", self._interval, exc_info=True
+                )
             self._failing = True
             return []
         if self._failing:

@@ -20,14 +20,22 @@ from services.models import CommitResult, Principal
 from services.sessions import SessionService
 from services.validation import validate_product, validate_target
 from tests.conftest import SECRET, token
+from tests.ws_client import eventually
 
 pytestmark = pytest.mark.anyio
 
 PRODUCT = validate_product(
     {
-        "productName": "Widget", "productCode": "wid-1", "productDescription": "A widget for the tests",
-        "productCategory": 0, "productStatus": 1, "productGlCode": 1, "userType": 1, "taxes": 13,
-        "productYear": "2026", "generalPrice": 10,
+        "productName": "Widget",
+        "productCode": "wid-1",
+        "productDescription": "A widget for the tests",
+        "productCategory": 0,
+        "productStatus": 1,
+        "productGlCode": 1,
+        "userType": 1,
+        "taxes": 13,
+        "productYear": "2026",
+        "generalPrice": 10,
     }
 )
 EMPTY_TARGET = validate_target({})
@@ -35,7 +43,9 @@ EMPTY_TARGET = validate_target({})
 
 @pytest.fixture
 async def owner() -> Principal:
-    return await TokenVerifier(AuthConfig(("HS256",), secret=SECRET)).authenticate(f"Bearer {token()}")
+    return await TokenVerifier(AuthConfig(("HS256",), secret=SECRET)).authenticate(
+        f"Bearer {token()}"
+    )
 
 
 @pytest.fixture
@@ -51,12 +61,6 @@ async def hub(redis: Redis, sessions: SessionService) -> AsyncIterator[EventHub]
     await events.close()
 
 
-async def received(hub: EventHub, count: int) -> None:
-    with anyio.fail_after(5):
-        while hub.received < count:
-            await anyio.sleep(0.01)
-
-
 async def test_slow_subscriber_gets_a_fresh_snapshot_instead_of_a_growing_queue(
     hub: EventHub, sessions: SessionService, owner: Principal
 ) -> None:
@@ -70,7 +74,7 @@ async def test_slow_subscriber_gets_a_fresh_snapshot_instead_of_a_growing_queue(
     # when 30 changes happen meanwhile (the queue holds 4)
     for _ in range(29):
         await sessions.configure_target(owner, sid, EMPTY_TARGET)
-    await received(hub, 30)
+    await eventually(lambda: hub.received >= 30)
     (subscriber,) = hub.subscribers(sid)
     backlog, overflows = subscriber.pending(), subscriber.overflows
 
@@ -170,10 +174,16 @@ async def test_expired_while_committing_waits_for_the_commit_outcome(
     # when the commit then succeeds
     assert draft.commit is not None
     result = CommitResult(
-        product_guid=draft.commit.product_guid, target_guid=draft.commit.target_guid, product_code="WID-1"
+        product_guid=draft.commit.product_guid,
+        target_guid=draft.commit.target_guid,
+        product_code="WID-1",
     )
     await sessions.commit_succeeded(
-        draft, lease_owner="me", result=result, cleanup=timedelta(seconds=5), receipt_ttl=timedelta(hours=1)
+        draft,
+        lease_owner="me",
+        result=result,
+        cleanup=timedelta(seconds=5),
+        receipt_ttl=timedelta(hours=1),
     )
 
     # then the subscriber sees the outcome, not the expiry

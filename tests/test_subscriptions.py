@@ -1,4 +1,4 @@
-"""sessionStateChanged over real websockets: events, auth, instances, restarts, cleanup, shutdown."""
+"""sessionStateChanged over real websockets: events, auth, instances, restarts, shutdown."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from tests.graphql_documents import (
 )
 from tests.redis_server import RedisServer
 from tests.test_workflow import create_session
-from tests.ws_client import LEGACY_WS, open_ws, subscription
+from tests.ws_client import LEGACY_WS, eventually, open_ws, subscription
 
 pytestmark = pytest.mark.anyio
 
@@ -58,7 +58,12 @@ mutation Commit($sessionId: ID!) {
 async def serve_app(app: Litestar) -> AsyncIterator[tuple[str, uvicorn.Server]]:
     """Like conftest.serve, for a test that needs the app object (its state) and the server."""
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", ws_per_message_deflate=False
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        ws_per_message_deflate=False,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -75,13 +80,9 @@ async def serve_app(app: Litestar) -> AsyncIterator[tuple[str, uvicorn.Server]]:
 
 
 async def principal_of(bearer: str) -> Principal:
-    return await TokenVerifier(AuthConfig(("HS256",), secret=SECRET)).authenticate(f"Bearer {bearer}")
-
-
-async def wait_until(condition: Any, timeout: float = 5) -> None:
-    with anyio.fail_after(timeout):
-        while not condition():
-            await anyio.sleep(0.02)
+    return await TokenVerifier(AuthConfig(("HS256",), secret=SECRET)).authenticate(
+        f"Bearer {bearer}"
+    )
 
 
 # -- events -------------------------------------------------------------------------------
@@ -99,7 +100,9 @@ async def test_snapshot_then_one_event_per_change_until_cancelled(
         # when
         await client.data(ADD_PRODUCT, {"sessionId": sid, "input": product_input()})
         added = await ws.event()
-        await client.data(ADD_PRODUCT, {"sessionId": sid, "input": product_input(productName="Renamed")})
+        await client.data(
+            ADD_PRODUCT, {"sessionId": sid, "input": product_input(productName="Renamed")}
+        )
         updated = await ws.event()
         await client.data(CONFIGURE_TARGET, {"sessionId": sid, "input": {"province": ["ONTARIO"]}})
         targeted = await ws.event()
@@ -112,7 +115,10 @@ async def test_snapshot_then_one_event_per_change_until_cancelled(
     assert (snapshot["sessionId"], snapshot["state"], snapshot["version"]) == (sid, "INITIATED", 1)
     assert snapshot["progress"]["percentage"] == 25
     assert [e["type"] for e in (added, updated, targeted, cancelled)] == [
-        "PRODUCT_ADDED", "PRODUCT_UPDATED", "TARGET_CONFIGURED", "CANCELLED",
+        "PRODUCT_ADDED",
+        "PRODUCT_UPDATED",
+        "TARGET_CONFIGURED",
+        "CANCELLED",
     ]
     assert [e["version"] for e in (added, updated, targeted, cancelled)] == [2, 3, 4, 5]
     assert [e["progress"]["percentage"] for e in (added, targeted)] == [50, 75]
@@ -134,7 +140,9 @@ async def test_commit_events_failed_then_retried_then_committed(
         assert (await ws.event())["state"] == "PRODUCT_ADDED"
 
         # when Dataverse rejects the first commit, and the second needs a retry
-        await dataverse.set_faults(queue=[error(400, "0x80044331", "Field too long.", match="write")])
+        await dataverse.set_faults(
+            queue=[error(400, "0x80044331", "Field too long.", match="write")]
+        )
         failed = (await client.data(COMMIT, {"sessionId": sid}))["commit"]
         await dataverse.set_faults(queue=[unavailable(match="write")])
         committed = (await client.data(COMMIT, {"sessionId": sid}))["commit"]
@@ -145,14 +153,25 @@ async def test_commit_events_failed_then_retried_then_committed(
     # then
     assert failed["success"] is False and committed["success"] is True
     assert [e["type"] for e in events] == [
-        "COMMIT_STARTED", "FAILED", "COMMIT_STARTED", "COMMIT_RETRYING", "COMMITTED",
+        "COMMIT_STARTED",
+        "FAILED",
+        "COMMIT_STARTED",
+        "COMMIT_RETRYING",
+        "COMMITTED",
     ]
     first_start, fail, _, retrying, done = events
     assert first_start["state"] == "COMMITTING" and first_start["recovering"] is False
     assert fail["state"] == "FAILED" and fail["errors"] == failed["errors"] and fail["errors"]
     assert fail["progress"]["canCommit"] is True
-    assert retrying["attempt"] == 2 and retrying["cause"] and retrying["retryAt"] > retrying["occurredAt"]
-    assert (done["productGuid"], done["targetGuid"]) == (committed["productGuid"], committed["targetGuid"])
+    assert (
+        retrying["attempt"] == 2
+        and retrying["cause"]
+        and retrying["retryAt"] > retrying["occurredAt"]
+    )
+    assert (done["productGuid"], done["targetGuid"]) == (
+        committed["productGuid"],
+        committed["targetGuid"],
+    )
     assert done["productCode"] == "OSOT-WORKSHOP-2026"
     assert done["progress"]["percentage"] == 100
     assert [e["version"] for e in events] == sorted({e["version"] for e in events})
@@ -165,20 +184,24 @@ async def test_expiry_notices_come_from_the_sweeper(base_url: str, redis: Redis)
     warned = await SessionService(redis, ttl=EXPIRING_SOON + timedelta(seconds=2)).create(
         owner, operation_id="test"
     )
-    expiring = await SessionService(redis, ttl=timedelta(seconds=2)).create(owner, operation_id="test")
+    expiring = await SessionService(redis, ttl=timedelta(seconds=2)).create(
+        owner, operation_id="test"
+    )
 
     async with (
-        subscription(base_url, token(), SESSION_EVENTS, {"sessionId": warned.session_id}) as soon_ws,
+        subscription(
+            base_url, token(), SESSION_EVENTS, {"sessionId": warned.session_id}
+        ) as soon_ws,
         subscription(base_url, token(), SESSION_EVENTS, {"sessionId": expiring.session_id}) as ws,
     ):
         assert (await soon_ws.event())["progress"]["expiringSoon"] is False
         assert (await ws.event())["type"] == "SNAPSHOT"
 
         # when time passes (the app's own sweeper runs every second)
-        warning = await soon_ws.event(timeout=5)
-        events = [await ws.event(timeout=5)]
+        warning = await soon_ws.event(within=5)
+        events = [await ws.event(within=5)]
         if events[0]["type"] == "EXPIRING_SOON":
-            events.append(await ws.event(timeout=5))
+            events.append(await ws.event(within=5))
 
         # then
         await ws.completed()
@@ -194,26 +217,29 @@ async def test_expiry_notices_come_from_the_sweeper(base_url: str, redis: Redis)
 async def test_subscriber_on_one_instance_sees_changes_made_on_another(
     settings: Settings, redis: Redis
 ) -> None:
-    async with serve(settings) as url_a, serve(settings) as url_b:
-        async with httpx.AsyncClient(base_url=url_b, timeout=30) as http:
-            on_b = GraphQLClient(http, token())
-            sid = (await create_session(on_b))["sessionId"]
-            async with (
-                subscription(url_a, token(), SESSION_EVENTS, {"sessionId": sid}) as ws_a,
-                subscription(url_b, token(), SESSION_EVENTS, {"sessionId": sid}) as ws_b,
-            ):
-                await ws_a.event()
-                await ws_b.event()
+    async with (
+        serve(settings) as url_a,
+        serve(settings) as url_b,
+        httpx.AsyncClient(base_url=url_b, timeout=30) as http,
+    ):
+        on_b = GraphQLClient(http, token())
+        sid = (await create_session(on_b))["sessionId"]
+        async with (
+            subscription(url_a, token(), SESSION_EVENTS, {"sessionId": sid}) as ws_a,
+            subscription(url_b, token(), SESSION_EVENTS, {"sessionId": sid}) as ws_b,
+        ):
+            await ws_a.event()
+            await ws_b.event()
 
-                # when instance B serves a change
-                await on_b.data(ADD_PRODUCT, {"sessionId": sid, "input": product_input()})
+            # when instance B serves a change
+            await on_b.data(ADD_PRODUCT, {"sessionId": sid, "input": product_input()})
 
-                # then subscribers on both instances get it, once
-                assert (await ws_a.event())["type"] == "PRODUCT_ADDED"
-                assert (await ws_b.event())["type"] == "PRODUCT_ADDED"
-                await on_b.data(CANCEL_SESSION, {"sessionId": sid})
-                assert (await ws_a.event())["type"] == "CANCELLED"
-                await ws_a.completed()
+            # then subscribers on both instances get it, once
+            assert (await ws_a.event())["type"] == "PRODUCT_ADDED"
+            assert (await ws_b.event())["type"] == "PRODUCT_ADDED"
+            await on_b.data(CANCEL_SESSION, {"sessionId": sid})
+            assert (await ws_a.event())["type"] == "CANCELLED"
+            await ws_a.completed()
 
 
 # -- auth ---------------------------------------------------------------------------------
@@ -264,7 +290,8 @@ async def test_token_from_handshake_header_or_init_payload_in_any_case(
 
 
 @pytest.mark.parametrize(
-    "subscriber", [token("user-2"), token(org="6f1e3c9a-2222-4b4b-9c9c-000000000002")],
+    "subscriber",
+    [token("user-2"), token(org="6f1e3c9a-2222-4b4b-9c9c-000000000002")],
     ids=["other-user", "other-organization"],
 )
 async def test_someone_elses_session_is_an_error_without_data(
@@ -295,7 +322,7 @@ async def test_stream_ends_unauthenticated_when_the_token_expires(
         await ws.event()
 
         # when nothing happens to the session, then the stream still ends at the expiry
-        ended = await ws.result(timeout=3.5)
+        ended = await ws.result(within=3.5)
         await ws.completed()
 
     assert ended["data"] is None
@@ -314,14 +341,19 @@ async def test_stream_ends_unauthenticated_when_the_token_expires(
     ids=["none-allowed", "not-listed", "listed", "wildcard", "no-origin-header"],
 )
 async def test_cross_origin_handshake_needs_allowed_origins(
-    redis_server: RedisServer, redis: Redis,
-    allowed: tuple[str, ...], origin: str | None, accepted: bool,
+    redis_server: RedisServer,
+    redis: Redis,
+    allowed: tuple[str, ...],
+    origin: str | None,
+    accepted: bool,
 ) -> None:
     settings = make_settings(redis_server, allowed_origins=",".join(allowed))
     async with serve(settings) as url:
         if accepted:
             async with open_ws(url, origin=origin) as ws:
-                assert (await ws.init({"Authorization": f"Bearer {token()}"}))["type"] == "connection_ack"
+                assert (await ws.init({"Authorization": f"Bearer {token()}"}))[
+                    "type"
+                ] == "connection_ack"
         else:
             with pytest.raises(InvalidStatus) as refused:
                 async with open_ws(url, origin=origin):
@@ -334,12 +366,23 @@ async def test_same_origin_page_is_always_allowed(base_url: str) -> None:
         assert (await ws.init({"Authorization": f"Bearer {token()}"}))["type"] == "connection_ack"
 
 
+async def test_subscription_over_plain_http_is_refused(client: GraphQLClient) -> None:
+    sid = (await create_session(client))["sessionId"]
+
+    response = await client.post(SESSION_EVENTS, {"sessionId": sid})
+
+    assert response.status_code == 400
+    assert response.text == "subscriptions are not allowed when using POST"
+
+
 # -- legacy protocol ----------------------------------------------------------------------
 
 
 async def test_legacy_graphql_ws_protocol(client: GraphQLClient, base_url: str) -> None:
     sid = (await create_session(client))["sessionId"]
-    async with subscription(base_url, token(), SESSION_EVENTS, {"sessionId": sid}, protocol=LEGACY_WS) as ws:
+    async with subscription(
+        base_url, token(), SESSION_EVENTS, {"sessionId": sid}, protocol=LEGACY_WS
+    ) as ws:
         snapshot = await ws.event()
         await client.data(ADD_PRODUCT, {"sessionId": sid, "input": product_input()})
         added = await ws.event()
@@ -397,12 +440,10 @@ async def test_disconnects_free_queues_tasks_and_hold_one_redis_subscription(
                     await cm.__aexit__(None, None, None)
 
         # then nothing of theirs is left on the server
-        await wait_until(lambda: hub.subscriber_count == 0)
-        await wait_until(lambda: asyncio.all_tasks() <= idle_tasks | {asyncio.current_task()})
+        await eventually(lambda: hub.subscriber_count == 0)
+        await eventually(lambda: asyncio.all_tasks() <= idle_tasks | {asyncio.current_task()})
         assert await pubsub_connections(redis, channel) == (1, 1)
-    with anyio.fail_after(5):
-        while await pubsub_connections(redis, channel) != (0, 0):
-            await anyio.sleep(0.02)
+    await eventually(lambda: pubsub_connections(redis, channel), (0, 0))
 
 
 async def test_redis_restart_gives_a_fresh_snapshot_then_later_events(dataverse: Any) -> None:
@@ -427,14 +468,18 @@ async def test_redis_restart_gives_a_fresh_snapshot_then_later_events(dataverse:
                 own.start()
 
                 # then the subscriber is told the state again, and follows later changes
-                again = await ws.event(timeout=10)
+                again = await ws.event(within=10)
                 await client.data(ADD_PRODUCT, {"sessionId": sid, "input": product_input()})
-                later = await ws.event(timeout=10)
+                later = await ws.event(within=10)
             assert app.state.events.resubscriptions == 1
     finally:
         own.cleanup()
 
-    assert (first["type"], again["type"], later["type"]) == ("SNAPSHOT", "SNAPSHOT", "PRODUCT_ADDED")
+    assert (first["type"], again["type"], later["type"]) == (
+        "SNAPSHOT",
+        "SNAPSHOT",
+        "PRODUCT_ADDED",
+    )
     assert again["version"] == first["version"]
     assert later["version"] == first["version"] + 1
 
@@ -452,10 +497,8 @@ async def test_graceful_shutdown_closes_sockets_1012_promptly(
             # when the server is asked to stop
             started = anyio.current_time()
             server.should_exit = True
-            code, _ = await ws.closed(timeout=5)
-        with anyio.fail_after(5):
-            while server.started and not app.state.events.closed:
-                await anyio.sleep(0.02)
+            code, _ = await ws.closed(within=5)
+        await eventually(lambda: app.state.events.closed)
         stopped_in = anyio.current_time() - started
 
     # then clients are told to come back (1012 Service Restart), and nothing hung

@@ -1,4 +1,4 @@
-"""Conformance with a browser-style client: the graphql-ws npm package (CI: npm ci --prefix tests/js)."""
+"""Conformance with a browser-style client: the graphql-ws npm package (see tests/js)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from tests.test_workflow import create_session
 
 pytestmark = pytest.mark.anyio
 
+# CI installs the client first: npm ci --prefix tests/js
 JS = Path(__file__).parent / "js"
 
 
@@ -29,8 +30,13 @@ async def test_graphql_ws_client_gets_ack_snapshot_events_and_4403(
     sid = (await create_session(client))["sessionId"]
 
     process = await asyncio.create_subprocess_exec(
-        node, str(JS / "conformance.mjs"), base_url, token(), sid,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        node,
+        str(JS / "conformance.mjs"),
+        base_url,
+        token(),
+        sid,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     assert process.stdout is not None and process.stderr is not None
     lines: list[dict[str, Any]] = []
@@ -49,11 +55,18 @@ async def test_graphql_ws_client_gets_ack_snapshot_events_and_4403(
             await process.wait()
 
     rejected, connected, snapshot, added = lines
-    assert (rejected["step"], rejected["code"], rejected["reason"]) == ("rejected", 4403, "Forbidden")
+    assert (rejected["step"], rejected["code"], rejected["reason"]) == (
+        "rejected",
+        4403,
+        "Forbidden",
+    )
     assert connected == {"step": "connected", "payload": None}
     assert snapshot["result"]["data"]["sessionStateChanged"]["type"] == "SNAPSHOT"
     assert added["result"]["data"]["sessionStateChanged"] == {
-        "type": "PRODUCT_ADDED", "sessionId": sid, "state": "PRODUCT_ADDED", "version": 2,
+        "type": "PRODUCT_ADDED",
+        "sessionId": sid,
+        "state": "PRODUCT_ADDED",
+        "version": 2,
         "progress": {"percentage": 50},
     }
     assert exit_code == 0

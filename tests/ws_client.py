@@ -1,13 +1,10 @@
-"""A small GraphQL-over-websocket client for the tests: graphql-transport-ws and legacy graphql-ws.
-
-Protocols: https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md and
-https://github.com/apollographql/subscriptions-transport-ws/blob/master/PROTOCOL.md
-"""
+"""A small GraphQL-over-websocket client for the tests: graphql-transport-ws and graphql-ws."""
 
 from __future__ import annotations
 
+import inspect
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,7 +15,8 @@ from websockets.exceptions import ConnectionClosed
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
 
-# What each protocol calls the same thing.
+# What each protocol calls the same thing (enisdenjo/graphql-ws PROTOCOL.md, and
+# apollographql/subscriptions-transport-ws PROTOCOL.md for the legacy one).
 _SUBSCRIBE = {TRANSPORT_WS: "subscribe", LEGACY_WS: "start"}
 _STOP = {TRANSPORT_WS: "complete", LEGACY_WS: "stop"}
 _RESULT = {TRANSPORT_WS: "next", LEGACY_WS: "data"}
@@ -34,9 +32,9 @@ class GraphQLWebSocket:
     async def send(self, message: dict[str, Any]) -> None:
         await self.ws.send(json.dumps(message))
 
-    async def receive(self, timeout: float = 5) -> dict[str, Any]:
+    async def receive(self, within: float = 5) -> dict[str, Any]:
         """Return the next message, skipping keep-alives."""
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(within):
             while True:
                 message = json.loads(await self.ws.recv())
                 if message.get("type") not in ("ka", "ping", "pong"):
@@ -56,25 +54,25 @@ class GraphQLWebSocket:
     async def stop(self, op_id: str = "1") -> None:
         await self.send({"type": _STOP[self.protocol], "id": op_id})
 
-    async def result(self, op_id: str = "1", timeout: float = 5) -> dict[str, Any]:
+    async def result(self, op_id: str = "1", within: float = 5) -> dict[str, Any]:
         """Return the payload of the next result message (``next``/``data``) of *op_id*."""
-        message = await self.receive(timeout)
+        message = await self.receive(within)
         assert message.get("id") == op_id and message["type"] == _RESULT[self.protocol], message
         return message["payload"]
 
-    async def event(self, op_id: str = "1", timeout: float = 5) -> dict[str, Any]:
+    async def event(self, op_id: str = "1", within: float = 5) -> dict[str, Any]:
         """Return the next sessionStateChanged event, asserting it carries no errors."""
-        payload = await self.result(op_id, timeout)
+        payload = await self.result(op_id, within)
         assert "errors" not in payload, payload["errors"]
         return payload["data"]["sessionStateChanged"]
 
-    async def completed(self, op_id: str = "1", timeout: float = 5) -> None:
-        message = await self.receive(timeout)
+    async def completed(self, op_id: str = "1", within: float = 5) -> None:
+        message = await self.receive(within)
         assert message == {"type": "complete", "id": op_id}, message
 
-    async def closed(self, timeout: float = 5) -> tuple[int | None, str]:
+    async def closed(self, within: float = 5) -> tuple[int | None, str]:
         """Wait until the server closes the socket; return the close code and reason."""
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(within):
             try:
                 while True:
                     await self.ws.recv()
@@ -122,3 +120,15 @@ async def subscription(
         assert ack["type"] == "connection_ack", ack
         await ws.subscribe(query, variables)
         yield ws
+
+
+async def eventually(check: Callable[[], Any], expected: Any = True, within: float = 5) -> None:
+    """Wait until ``check()`` (sync or async) returns *expected*: state owned by another task."""
+    with anyio.fail_after(within):
+        while True:
+            value = check()
+            if inspect.isawaitable(value):
+                value = await value
+            if value == expected:
+                return
+            await anyio.sleep(0.02)

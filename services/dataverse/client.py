@@ -58,9 +58,11 @@ def build_http_client(
         },
         # The old client had no timeout at all, so one hung call hung the commit (D37).
         timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-        # Dataverse enforces 52 concurrent requests per user; stay well below.
+        # Dataverse enforces 52 concurrent requests per user; stay well below. Keep every
+        # connection alive: a smaller keep-alive pool closes and reopens connections (TCP
+        # and TLS handshakes) on every burst above it.
         # https://learn.microsoft.com/power-apps/developer/data-platform/api-limits
-        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=20),
         transport=transport,
     )
 

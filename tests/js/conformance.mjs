@@ -13,23 +13,20 @@ const SUBSCRIPTION = `subscription Events($sessionId: ID!) {
 const print = (line) => console.log(JSON.stringify(line));
 
 // A bad token: the server must close the socket with 4403 Forbidden.
-await new Promise((resolve) => {
-  const client = createClient({
-    url,
-    webSocketImpl: WebSocket,
-    connectionParams: { Authorization: 'Bearer not-a-valid-token' },
-    lazy: false,
-    retryAttempts: 0,
-    onNonLazyError: () => {},
-    on: {
-      closed: (event) => {
-        print({ step: 'rejected', code: event.code, reason: event.reason });
-        client.dispose();
-        resolve();
-      },
-    },
-  });
+const rejectedClient = createClient({
+  url,
+  webSocketImpl: WebSocket,
+  connectionParams: { Authorization: 'Bearer not-a-valid-token' },
+  retryAttempts: 0,
 });
+try {
+  for await (const result of rejectedClient.iterate({ query: SUBSCRIPTION, variables: { sessionId } })) {
+    print({ step: 'unexpected', result });
+  }
+} catch (closeEvent) {
+  print({ step: 'rejected', code: closeEvent.code, reason: closeEvent.reason });
+}
+await rejectedClient.dispose();
 
 // A good token: ack, then the snapshot, then the change the test makes.
 const client = createClient({

@@ -1,0 +1,1 @@
+"""Benchmarks: GraphQL versus plain routes over HTTP, and commit latency (not tests)."""
