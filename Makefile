@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: dev serve test schema bench bench-commit bench-subscriptions clean
+.PHONY: dev serve test lint schema bench bench-commit bench-subscriptions clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP) tests/js/node_modules  ## Run the whole test suite (starts its ow
 tests/js/node_modules: tests/js/package-lock.json
 	npm ci --prefix tests/js --no-audit --no-fund
 	touch tests/js/node_modules
+
+lint: $(STAMP)  ## Lint and check formatting
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 schema: $(STAMP)  ## Regenerate schema.graphql from the code
 	$(BIN)/orchestrator schema --output schema.graphql

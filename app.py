@@ -183,7 +183,10 @@ async def ready(state: State) -> Response[dict[str, str]]:
     try:
         await state.sessions.ping()
     except SessionStoreUnavailableError as exc:
-        return Response({"status": "unavailable", "reason": exc.message}, status_code=HTTP_503_SERVICE_UNAVAILABLE)
+        return Response(
+            {"status": "unavailable", "reason": exc.message},
+            status_code=HTTP_503_SERVICE_UNAVAILABLE,
+        )
     return Response({"status": "ok"})
 
 

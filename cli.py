@@ -1,9 +1,10 @@
-"""The ``orchestrator`` command: serve, run the embedded dev stack, mint tokens, emulate Dataverse."""
+"""The ``orchestrator`` command: serve, dev stack, tokens, Dataverse emulator, schema."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -76,8 +77,19 @@ def _local_redis() -> Iterator[str]:
     port = _free_port()
     workdir = tempfile.mkdtemp(prefix="orchestrator-dev-redis-")
     process = subprocess.Popen(
-        [_redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir,
-         "--save", "", "--appendonly", "no"],
+        [
+            _redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            workdir,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
@@ -139,9 +151,10 @@ async def _run_dev(args: argparse.Namespace) -> None:
             overrides["dataverse_url"] = emulator.base_url
             overrides["dataverse_token"] = emulator.token
             extra += [
-                f"  Dataverse: {emulator.base_url}/api/data/v9.2/ (local emulator, data in {args.db})",
+                f"  Dataverse: {emulator.base_url}/api/data/v9.2/ "
+                f"(local emulator, data in {args.db})",
                 "             For a real Dataverse, set DATAVERSE_URL, DATAVERSE_TENANT_ID,",
-                "             DATAVERSE_CLIENT_ID and DATAVERSE_CLIENT_SECRET, then run this again.",
+                "             DATAVERSE_CLIENT_ID and DATAVERSE_CLIENT_SECRET; run this again.",
             ]
         settings = load_settings(**overrides)
         _configure_logging(settings.log_level)
@@ -165,7 +178,7 @@ async def _run_dev(args: argparse.Namespace) -> None:
             )
         )
         serving = asyncio.create_task(server.serve())
-        while not server.started and not serving.done():
+        while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
             await asyncio.sleep(0.05)
         if server.started:  # announce only what actually listens
             print(_banner(settings, args.host, args.port, token, extra), flush=True)
@@ -173,10 +186,8 @@ async def _run_dev(args: argparse.Namespace) -> None:
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how dev stops
         asyncio.run(_run_dev(args))
-    except KeyboardInterrupt:
-        pass
 
 
 def cmd_token(args: argparse.Namespace) -> None:

@@ -72,7 +72,9 @@ class Settings(BaseSettings):
         default=30, ge=0, le=600, description="Longest total wait between commit attempts."
     )
     commit_lease_seconds: float = Field(
-        default=60, gt=0, le=3600,
+        default=60,
+        gt=0,
+        le=3600,
         description="How long a commit may run unheard before another process recovers it.",
     )
     graphiql: bool = Field(default=False, description="Serve GraphiQL at /graphql.")
@@ -116,7 +118,9 @@ class Settings(BaseSettings):
     def _check_algorithms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         unknown = set(value) - _SYMMETRIC - _ASYMMETRIC
         if not value or unknown:
-            raise ValueError(f"use HS256/RS256/ES256-style names, got {', '.join(sorted(unknown)) or 'none'}")
+            raise ValueError(
+                f"use HS256/RS256/ES256-style names, got {', '.join(sorted(unknown)) or 'none'}"
+            )
         if set(value) & _SYMMETRIC and set(value) & _ASYMMETRIC:
             # Mixing them invites key-confusion attacks (an RSA public key used as HMAC secret).
             raise ValueError("do not mix HS* with RS*/ES* algorithms")

@@ -101,7 +101,7 @@ class ControlApi:
         try:
             retire = {int(v) for v in jsonio.loads(request.body or b"{}").get("retire", [])}
         except (jsonio.JsonBodyError, AttributeError, TypeError, ValueError) as exc:
-            return _error(400, f"Expected {{\"retire\": [option values]}}: {exc}")
+            return _error(400, f'Expected {{"retire": [option values]}}: {exc}')
         self._original_columns.setdefault((entity_set, name), column)
         table.columns[name] = dataclasses.replace(column, options=column.options - retire)  # type: ignore[index]
         return _json(200, {"column": name, "options": sorted(table.columns[name].options)})

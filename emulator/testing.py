@@ -84,7 +84,9 @@ class EmulatorControl:
 
     async def retire_options(self, entity_set: str, column: str, values: Sequence[int]) -> None:
         """Remove options from a choice column, as a Dataverse administrator might."""
-        await self._call("PUT", f"/_emulator/options/{entity_set}/{column}", json={"retire": list(values)})
+        await self._call(
+            "PUT", f"/_emulator/options/{entity_set}/{column}", json={"retire": list(values)}
+        )
 
     async def reset(self) -> None:
         """Delete all rows (organizations are seeded again), faults and the request log."""

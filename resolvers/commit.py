@@ -20,8 +20,13 @@ async def resolve_commit(info: Info, session_id: SessionId) -> CommitPayload:
         outcome = await info.context.commits.commit(principal, str(session_id), operation_id)
     except UserInputError as exc:
         return CommitPayload(
-            success=False, product_guid=None, target_guid=None, product_code=None,
-            errors=[exc.message], user_errors=user_errors(exc), operation_id=operation_id,
+            success=False,
+            product_guid=None,
+            target_guid=None,
+            product_code=None,
+            errors=[exc.message],
+            user_errors=user_errors(exc),
+            operation_id=operation_id,
             session=None,
         )
     draft = outcome.draft

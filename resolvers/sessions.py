@@ -47,7 +47,7 @@ async def resolve_create_session(info: Info) -> CreateSessionPayload:
 async def resolve_add_product(
     info: Info,
     session_id: SessionId,
-    input: Annotated[  # noqa: A002 - the API names it input
+    input: Annotated[
         ProductInput,  # type: ignore[valid-type]
         strawberry.argument(description="The whole product; it replaces any stored one."),
     ],
@@ -58,7 +58,9 @@ async def resolve_add_product(
     async def change(principal: Any) -> Draft:
         product = validate_product(plain_values(input))
         await info.context.commits.ensure_code_available(
-            principal, str(session_id), product.productCode  # type: ignore[attr-defined]
+            principal,
+            str(session_id),
+            product.productCode,  # type: ignore[attr-defined]
         )
         return await sessions.add_product(
             principal, str(session_id), product, expected_version=expected_version
@@ -70,7 +72,7 @@ async def resolve_add_product(
 async def resolve_configure_target(
     info: Info,
     session_id: SessionId,
-    input: Annotated[  # noqa: A002 - the API names it input
+    input: Annotated[
         AudienceTargetInput,  # type: ignore[valid-type]
         strawberry.argument(description="The whole target; it replaces any stored one."),
     ],
@@ -98,7 +100,10 @@ async def resolve_cancel_session(
         )
     except UserInputError as exc:
         return CancelSessionPayload(
-            session_id=None, cancelled=False, user_errors=user_errors(exc), operation_id=operation_id
+            session_id=None,
+            cancelled=False,
+            user_errors=user_errors(exc),
+            operation_id=operation_id,
         )
     return CancelSessionPayload(
         session_id=session_id, cancelled=True, user_errors=[], operation_id=operation_id

@@ -11,7 +11,7 @@ from schema.session import Session
 @strawberry.type(description="A problem the caller can fix, pointing at the input field.")
 class UserError:
     field: list[str] | None = strawberry.field(
-        description="Path to the offending input, e.g. [\"input\", \"productCode\"]; "
+        description='Path to the offending input, e.g. ["input", "productCode"]; '
         "null when no single field is at fault."
     )
     message: str = strawberry.field(description="What is wrong, in words a person understands.")

@@ -89,7 +89,7 @@ class Subscription:
         resolver=resolve_session_state_changed,
         description="A SNAPSHOT of the session, then one event per change as it happens, "
         "whichever instance served it; completes after COMMITTED, CANCELLED or EXPIRED. "
-        "Send the token in the connection_init payload ({\"Authorization\": \"Bearer …\"}). "
+        'Send the token in the connection_init payload ({"Authorization": "Bearer …"}). '
         "An error with SESSION_NOT_FOUND when the session does not exist, has expired or is "
         "not yours; the stream ends with UNAUTHENTICATED when the token expires.",
     )
@@ -116,7 +116,12 @@ class OrchestratorSchema(strawberry.Schema):
         # its null. Refuse it (HTTP 400): subscriptions are served over the websocket.
         allowed = set(allowed_operation_types or OperationType) - {OperationType.SUBSCRIPTION}
         return await super().execute(
-            query, variable_values, context_value, root_value, operation_name, allowed,
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed,
             operation_extensions,
         )
 
@@ -129,5 +134,3 @@ schema = OrchestratorSchema(
     config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
     execution_context_class=ExecutionContext,
 )
-
-

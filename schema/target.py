@@ -27,8 +27,11 @@ def _fields(description: str) -> list[tuple[str, Any, Any]]:
 
 
 AudienceTargetInput = strawberry.input(
-    make_class("AudienceTargetInput",
-        _fields("Matches users with any of these values (Dataverse {column}); at most {max}, each once."),
+    make_class(
+        "AudienceTargetInput",
+        _fields(
+            "Matches users with any of these values (Dataverse {column}); at most {max}, each once."
+        ),
     ),
     description=(
         "Who may see the product. A user qualifies when any set criterion matches. "
@@ -40,7 +43,8 @@ AudienceTargetInput = strawberry.input(
 flat_input(AudienceTargetInput)
 
 AudienceTarget = strawberry.type(
-    make_class("AudienceTarget", _fields("Values selected for Dataverse {column}; null when not set.")
+    make_class(
+        "AudienceTarget", _fields("Values selected for Dataverse {column}; null when not set.")
     ),
     description="The audience target held in a session.",
 )

@@ -118,7 +118,9 @@ class TokenVerifier:
     @staticmethod
     def _bearer(authorization: str | None) -> str:
         if not authorization:
-            raise AuthenticationError("Authentication required: send 'Authorization: Bearer <token>'.")
+            raise AuthenticationError(
+                "Authentication required: send 'Authorization: Bearer <token>'."
+            )
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationError("Malformed Authorization header: expected 'Bearer <token>'.")
@@ -171,14 +173,19 @@ class TokenVerifier:
             key = self._config.org_encryption_key
             if not key:
                 raise AuthenticationError(
-                    "The token's organizationId is encrypted but ORG_ENCRYPTION_KEY is not configured."
+                    "The token's organizationId is encrypted but ORG_ENCRYPTION_KEY "
+                    "is not configured."
                 )
             try:
                 guid = _decrypt_organization_id(encrypted, key)
             except ValueError as exc:
-                raise AuthenticationError("The token's organizationId cannot be decrypted.") from exc
+                raise AuthenticationError(
+                    "The token's organizationId cannot be decrypted."
+                ) from exc
         if not isinstance(guid, str) or not _GUID.match(guid):
-            raise PermissionDeniedError("The token names no organization: the orchestrator needs one.")
+            raise PermissionDeniedError(
+                "The token names no organization: the orchestrator needs one."
+            )
         return guid.lower()
 
 

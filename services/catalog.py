@@ -1,4 +1,4 @@
-"""The domain catalogue: product and audience-target fields, their Dataverse columns, limits and choice sets.
+"""The domain catalogue: product and target fields, Dataverse columns, limits, choice sets.
 
 The JSON files in ``services/data`` are the project's own copy of the domain study
 (field names, columns, option values and labels); the limits below are the rules of
@@ -11,13 +11,13 @@ import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 from functools import cache
 from importlib import resources
 from typing import Any
 
 
-class FieldKind(str, Enum):
+class FieldKind(StrEnum):
     """How a product field is typed, validated and written to Dataverse."""
 
     TEXT = "text"
@@ -125,8 +125,7 @@ _DESCRIPTIONS = {
     "productCategory": "What kind of product this is. Required.",
     "insuranceType": "Insurance type. Required when productCategory is INSURANCE.",
     "insuranceLimit": (
-        "Insurance coverage limit, 0 to 999,999,999.99. "
-        "Required when productCategory is INSURANCE."
+        "Insurance coverage limit, 0 to 999,999,999.99. Required when productCategory is INSURANCE."
     ),
     "productAdditionalInfo": "Additional information, at most 4000 characters.",
     "productStatus": "Catalogue status. Required.",

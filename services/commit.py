@@ -121,12 +121,17 @@ class CommitService:
             return
         raise ProductCodeTakenError(code, where="an existing Dataverse product")
 
-    async def commit(self, principal: Principal, session_id: str, operation_id: str) -> CommitOutcome:
+    async def commit(
+        self, principal: Principal, session_id: str, operation_id: str
+    ) -> CommitOutcome:
         """Write the draft's product and target to Dataverse, or say why not."""
         lease_owner = uuid.uuid4().hex
         try:
             draft = await self._sessions.begin_commit(
-                principal, session_id, lease_owner=lease_owner, lease=self._policy.lease,
+                principal,
+                session_id,
+                lease_owner=lease_owner,
+                lease=self._policy.lease,
                 operation_id=operation_id,
             )
         except AlreadyCommittedError as exc:
@@ -153,7 +158,10 @@ class CommitService:
         lease_owner = uuid.uuid4().hex
         try:
             taken = await self._sessions.begin_commit(
-                principal, draft.session_id, lease_owner=lease_owner, lease=self._policy.lease,
+                principal,
+                draft.session_id,
+                lease_owner=lease_owner,
+                lease=self._policy.lease,
                 operation_id=draft.commit.operation_id or "recovery",
             )
         except (CommitInProgressError, AlreadyCommittedError, SessionNotFoundError):
@@ -184,11 +192,15 @@ class _Attempt:
                 return await self._succeed(found)
             existing = await self._dataverse.find_product_by_code(self._code)
             if existing is not None:
-                if existing.guid.lower() == self._product_guid.lower() and (found := await self._reconcile()):
+                if existing.guid.lower() == self._product_guid.lower() and (
+                    found := await self._reconcile()
+                ):
                     return await self._succeed(found)
                 return await self._fail(
-                    [f"Product code {self._code} already exists in Dataverse; change the code "
-                     "with addProduct and commit again. Nothing was written."],
+                    [
+                        f"Product code {self._code} already exists in Dataverse; change the code "
+                        "with addProduct and commit again. Nothing was written."
+                    ],
                     "PRODUCT_CODE_TAKEN",
                 )
             return await self._write()
@@ -196,14 +208,18 @@ class _Attempt:
             if found := await self._reconcile():
                 return await self._succeed(found)
             return await self._fail(
-                ["Dataverse already holds a record with this commit's id but not the product "
-                 "and target it expects; contact support with the session id."],
+                [
+                    "Dataverse already holds a record with this commit's id but not the product "
+                    "and target it expects; contact support with the session id."
+                ],
                 "COMMIT_FAILED",
             )
         except (DataverseRejectedError, DataverseAuthError) as exc:
             return await self._fail(
-                [f"Dataverse rejected the product: {exc.message} Nothing was written; fix the "
-                 "draft and commit again."],
+                [
+                    f"Dataverse rejected the product: {exc.message} Nothing was written; fix the "
+                    "draft and commit again."
+                ],
                 "COMMIT_FAILED",
             )
         except DataverseRetriesExhaustedError as exc:
@@ -217,9 +233,12 @@ class _Attempt:
                 return await self._succeed(found)
         except DataverseError as exc:
             return await self._fail(
-                [f"A commit was interrupted and Dataverse could not be checked ({exc.message}). "
-                 "Commit again to finish: it will not create a duplicate."],
-                "DATAVERSE_UNAVAILABLE", uncertain=True,
+                [
+                    f"A commit was interrupted and Dataverse could not be checked ({exc.message}). "
+                    "Commit again to finish: it will not create a duplicate."
+                ],
+                "DATAVERSE_UNAVAILABLE",
+                uncertain=True,
             )
         return await self._fail(
             ["A commit was interrupted before anything was written. Commit again."],
@@ -230,12 +249,14 @@ class _Attempt:
         draft = self._draft
         product = product_columns(draft.product, draft.organization_guid, self._product_guid)  # type: ignore[arg-type]
         target = target_columns(
-            draft.audience_target or {}, self._target_guid, CHANGESET_PRODUCT_REF  # type: ignore[arg-type]
+            draft.audience_target or {},
+            self._target_guid,
+            CHANGESET_PRODUCT_REF,  # type: ignore[arg-type]
         )
         policy = self._policy
-        retrying = retry_policy(policy.max_attempts, policy.max_total_wait, policy.backoff_base).copy(
-            before_sleep=self._announce_retry, sleep=self._sleep
-        )
+        retrying = retry_policy(
+            policy.max_attempts, policy.max_total_wait, policy.backoff_base
+        ).copy(before_sleep=self._announce_retry, sleep=self._sleep)
         async for attempt in retrying:
             with attempt:
                 try:
@@ -247,7 +268,8 @@ class _Attempt:
                     raise
         return await self._succeed(
             CommitResult(
-                product_guid=self._product_guid, target_guid=self._target_guid,
+                product_guid=self._product_guid,
+                target_guid=self._target_guid,
                 product_code=self._code,
             )
         )
@@ -270,15 +292,22 @@ class _Attempt:
         target = await self._dataverse.get_target(self._target_guid)
         if product is None and target is None:
             return None
-        if product is None or target is None or (target.product_guid or "").lower() != self._product_guid.lower():
+        if (
+            product is None
+            or target is None
+            or (target.product_guid or "").lower() != self._product_guid.lower()
+        ):
             raise DataverseRejectedError(
-                409, None,
+                409,
+                None,
                 f"Dataverse holds only part of this commit (product {bool(product)}, target "
                 f"{bool(target)}), which a change set cannot leave behind.",
             )
         return CommitResult(
-            product_guid=product.guid, target_guid=target.guid,
-            product_code=product.code or self._code, product_id=product.product_id,
+            product_guid=product.guid,
+            target_guid=target.guid,
+            product_code=product.code or self._code,
+            product_id=product.product_id,
             target_id=target.target_id,
         )
 
@@ -289,25 +318,36 @@ class _Attempt:
                     return await self._succeed(found)
             except DataverseError:
                 return await self._fail(
-                    [f"{exc.message} The last attempt may have reached Dataverse and could not be "
-                     "checked; commit again to finish: it will not create a duplicate."],
-                    "DATAVERSE_UNAVAILABLE", uncertain=True,
+                    [
+                        f"{exc.message} The last attempt may have reached Dataverse and could "
+                        "not be checked; commit again to finish: it will not create a duplicate."
+                    ],
+                    "DATAVERSE_UNAVAILABLE",
+                    uncertain=True,
                 )
         return await self._fail([f"{exc.message} Nothing was written."], "DATAVERSE_UNAVAILABLE")
 
     async def _succeed(self, result: CommitResult) -> CommitOutcome:
         policy = self._policy
         draft = await self._sessions.commit_succeeded(
-            self._draft, lease_owner=self._lease_owner, result=result,
-            cleanup=policy.cleanup_after, receipt_ttl=policy.receipt_ttl,
+            self._draft,
+            lease_owner=self._lease_owner,
+            result=result,
+            cleanup=policy.cleanup_after,
+            receipt_ttl=policy.receipt_ttl,
         )
         logger.info(
             "session %s committed: product %s (%s), target %s",
-            draft.session_id, result.product_guid, result.product_code, result.target_guid,
+            draft.session_id,
+            result.product_guid,
+            result.product_code,
+            result.target_guid,
         )
         return CommitOutcome(draft)
 
-    async def _fail(self, errors: list[str], code: str, *, uncertain: bool = False) -> CommitOutcome:
+    async def _fail(
+        self, errors: list[str], code: str, *, uncertain: bool = False
+    ) -> CommitOutcome:
         draft = await self._sessions.commit_failed(
             self._draft, lease_owner=self._lease_owner, errors=errors, uncertain=uncertain
         )

@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from services.catalog import FieldKind, product_fields, target_fields
 

@@ -143,7 +143,9 @@ class SessionService:
     async def list_open(self, principal: Principal) -> list[Draft]:
         """Return the caller's drafts that have not expired, newest first."""
         index = self.keys.owner(Owner.of(principal))
-        ids = await self._call(lambda: self._redis.zrange(index, "+inf", "(0", byscore=True, desc=True))
+        ids = await self._call(
+            lambda: self._redis.zrange(index, "+inf", "(0", byscore=True, desc=True)
+        )
         if not ids:
             return []
         raws = await self._call(lambda: self._redis.mget([self.keys.draft(i) for i in ids]))
@@ -180,7 +182,11 @@ class SessionService:
             "productCode": product.productCode,  # type: ignore[attr-defined]
         }
         return await self._apply(
-            "add_product", principal, session_id, args, expected_version=expected_version,
+            "add_product",
+            principal,
+            session_id,
+            args,
+            expected_version=expected_version,
             action="change the product",
         )
 
@@ -195,8 +201,12 @@ class SessionService:
         """Store (or replace) the draft's audience target."""
         args = {"audienceTarget": target.model_dump(mode="json", exclude_none=True)}
         return await self._apply(
-            "configure_target", principal, session_id, args,
-            expected_version=expected_version, action="configure the target",
+            "configure_target",
+            principal,
+            session_id,
+            args,
+            expected_version=expected_version,
+            action="configure the target",
         )
 
     async def cancel(
@@ -204,14 +214,23 @@ class SessionService:
     ) -> Draft:
         """Delete the draft and release its product code."""
         return await self._apply(
-            "cancel", principal, session_id, {}, expected_version=expected_version,
+            "cancel",
+            principal,
+            session_id,
+            {},
+            expected_version=expected_version,
             action="cancel the session",
         )
 
     # -- commit bookkeeping (used by the commit service) ----------------------------
 
     async def begin_commit(
-        self, principal: Principal, session_id: str, *, lease_owner: str, lease: timedelta,
+        self,
+        principal: Principal,
+        session_id: str,
+        *,
+        lease_owner: str,
+        lease: timedelta,
         operation_id: str,
     ) -> Draft:
         """Move the draft to COMMITTING under a lease; choose its GUIDs if it has none yet."""
@@ -225,7 +244,13 @@ class SessionService:
         return await self._apply("begin_commit", principal, session_id, args, action="commit")
 
     async def commit_retrying(
-        self, draft: Draft, *, lease_owner: str, lease: timedelta, attempt: int, cause: str,
+        self,
+        draft: Draft,
+        *,
+        lease_owner: str,
+        lease: timedelta,
+        attempt: int,
+        cause: str,
         retry_at_ms: int,
     ) -> Draft:
         """Record a failed attempt that will be retried, and renew the lease."""
@@ -239,7 +264,12 @@ class SessionService:
         return await self._apply_owned("commit_retrying", draft, args)
 
     async def commit_succeeded(
-        self, draft: Draft, *, lease_owner: str, result: BaseModel, cleanup: timedelta,
+        self,
+        draft: Draft,
+        *,
+        lease_owner: str,
+        result: BaseModel,
+        cleanup: timedelta,
         receipt_ttl: timedelta,
     ) -> Draft:
         """Mark the draft COMMITTED, schedule its cleanup and keep a receipt."""

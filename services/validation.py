@@ -117,7 +117,10 @@ def _cross_field_errors(values: Mapping[str, Any]) -> list[FieldError]:
             )
         )
     if values.get("productCategory") == INSURANCE_CATEGORY:
-        for api, label in (("insuranceType", "an insurance type"), ("insuranceLimit", "an insurance limit")):
+        for api, label in (
+            ("insuranceType", "an insurance type"),
+            ("insuranceLimit", "an insurance limit"),
+        ):
             if values.get(api) is None:
                 errors.append(FieldError(_path(api), f"Insurance products need {label}."))
     start, end = values.get("startDate"), values.get("endDate")

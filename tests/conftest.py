@@ -11,12 +11,13 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from litestar import Litestar
 from redis.asyncio import Redis
 
 from app import create_app
+from emulator.testing import EmulatorControl
 from services.auth import mint_token
 from settings import Settings
-from emulator.testing import EmulatorControl
 from tests.dataverse_emulator import ThreadedEmulator
 from tests.redis_server import RedisServer
 
@@ -141,10 +142,16 @@ class GraphQLClient:
 
 
 @asynccontextmanager
-async def serve(settings: Settings, **app_kwargs: Any) -> AsyncIterator[str]:
-    """Run the app under uvicorn on a free port in this event loop; yield its base URL."""
-    app = create_app(settings, **app_kwargs)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+async def serve_app(app: Litestar) -> AsyncIterator[tuple[str, uvicorn.Server]]:
+    """Run *app* under uvicorn on a free port in this event loop; yield its URL and server."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        ws_per_message_deflate=False,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -153,10 +160,17 @@ async def serve(settings: Settings, **app_kwargs: Any) -> AsyncIterator[str]:
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", server
     finally:
         server.should_exit = True
         await task
+
+
+@asynccontextmanager
+async def serve(settings: Settings, **app_kwargs: Any) -> AsyncIterator[str]:
+    """Run the app built from *settings*; yield its base URL."""
+    async with serve_app(create_app(settings, **app_kwargs)) as (url, _):
+        yield url
 
 
 @pytest.fixture

@@ -46,7 +46,9 @@ mutation Cancel($sessionId: ID!) {{
 }}
 """
 
-SESSION = f"query Session($sessionId: ID!) {{ session(sessionId: $sessionId) {{ {SESSION_FIELDS} }} }}"
+SESSION = (
+    f"query Session($sessionId: ID!) {{ session(sessionId: $sessionId) {{ {SESSION_FIELDS} }} }}"
+)
 
 SESSION_PROGRESS = """
 query Progress($sessionId: ID!) {

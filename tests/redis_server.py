@@ -42,8 +42,17 @@ class RedisServer:
     def start(self) -> None:
         self._process = subprocess.Popen(
             [
-                redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", self._dir,
+                redis_server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self._dir,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

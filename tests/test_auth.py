@@ -28,7 +28,13 @@ ORG_KEY = "0123456789abcdef0123456789abcdef"
 
 def _claims(**overrides: Any) -> dict[str, Any]:
     now = int(time.time())
-    claims = {"sub": "user-1", "privilege": 2, "organizationGuid": ORG_A, "iat": now, "exp": now + 600}
+    claims = {
+        "sub": "user-1",
+        "privilege": 2,
+        "organizationGuid": ORG_A,
+        "iat": now,
+        "exp": now + 600,
+    }
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
 
@@ -48,7 +54,10 @@ async def _error(client: GraphQLClient, bearer: str | None) -> tuple[int, dict[s
         ("Basic dXNlcjpwYXNz", "Malformed Authorization header"),
         ("Bearer not-a-jwt", "Invalid token"),
         (f"Bearer {jwt.encode(_claims(exp=int(time.time()) - 120), SECRET)}", "Token expired"),
-        (f"Bearer {jwt.encode(_claims(), 'another-secret-that-is-32-bytes-long')}", "Invalid token"),
+        (
+            f"Bearer {jwt.encode(_claims(), 'another-secret-that-is-32-bytes-long')}",
+            "Invalid token",
+        ),
         (f"Bearer {jwt.encode(_claims(exp=None), SECRET)}", "exp"),
         (f"Bearer {jwt.encode(_claims(sub=None), SECRET)}", "sub"),
     ],
@@ -86,15 +95,21 @@ async def test_alg_none_token_is_unauthenticated(client: GraphQLClient) -> None:
 
 
 @pytest.mark.parametrize("privilege", [1, "owner", "OWNER", None, 4, True], ids=str)
-async def test_owner_or_unknown_privilege_is_forbidden(client: GraphQLClient, privilege: Any) -> None:
-    status, error = await _error(client, f"Bearer {jwt.encode(_claims(privilege=privilege), SECRET)}")
+async def test_owner_or_unknown_privilege_is_forbidden(
+    client: GraphQLClient, privilege: Any
+) -> None:
+    status, error = await _error(
+        client, f"Bearer {jwt.encode(_claims(privilege=privilege), SECRET)}"
+    )
 
     assert status == 403
     assert error["extensions"]["code"] == "FORBIDDEN"
 
 
 @pytest.mark.parametrize("privilege", [2, 3, "admin", "main", "Main"], ids=str)
-async def test_admin_and_main_may_use_the_orchestrator(client: GraphQLClient, privilege: Any) -> None:
+async def test_admin_and_main_may_use_the_orchestrator(
+    client: GraphQLClient, privilege: Any
+) -> None:
     bearer = jwt.encode(_claims(privilege=privilege), SECRET)
 
     session = await create_session(client, token=bearer)
@@ -120,8 +135,14 @@ async def test_old_backend_token_with_encrypted_organization_works(
 ) -> None:
     # given a token as the existing backend issues it: numeric privilege, encrypted org
     encrypted = encrypt_organization_id(ORG_A, ORG_KEY, os.urandom(16))
-    claims = _claims(organizationGuid=None, organizationId=encrypted, privilege=3, role="main",
-                     userType="account", email="a@example.org")
+    claims = _claims(
+        organizationGuid=None,
+        organizationId=encrypted,
+        privilege=3,
+        role="main",
+        userType="account",
+        email="a@example.org",
+    )
     bearer = jwt.encode(claims, SECRET)
     settings = make_settings(redis_server, org_encryption_key=ORG_KEY)
 
@@ -133,11 +154,14 @@ async def test_old_backend_token_with_encrypted_organization_works(
     assert session["organizationGuid"] == ORG_A
 
 
-async def test_encrypted_organization_without_key_is_rejected_clearly(client: GraphQLClient) -> None:
+async def test_encrypted_organization_without_key_is_rejected_clearly(
+    client: GraphQLClient,
+) -> None:
     encrypted = encrypt_organization_id(ORG_A, ORG_KEY, os.urandom(16))
 
     status, error = await _error(
-        client, f"Bearer {jwt.encode(_claims(organizationGuid=None, organizationId=encrypted), SECRET)}"
+        client,
+        f"Bearer {jwt.encode(_claims(organizationGuid=None, organizationId=encrypted), SECRET)}",
     )
 
     assert status == 401
@@ -145,14 +169,20 @@ async def test_encrypted_organization_without_key_is_rejected_clearly(client: Gr
 
 
 async def test_token_without_organization_is_forbidden(client: GraphQLClient) -> None:
-    status, error = await _error(client, f"Bearer {jwt.encode(_claims(organizationGuid=None), SECRET)}")
+    status, error = await _error(
+        client, f"Bearer {jwt.encode(_claims(organizationGuid=None), SECRET)}"
+    )
 
     assert status == 403
     assert "organization" in error["message"]
 
 
-async def test_issuer_and_audience_are_checked_when_configured(redis_server: Any, redis: Any) -> None:
-    settings = make_settings(redis_server, jwt_issuer="https://id.example.org", jwt_audience="orchestrator")
+async def test_issuer_and_audience_are_checked_when_configured(
+    redis_server: Any, redis: Any
+) -> None:
+    settings = make_settings(
+        redis_server, jwt_issuer="https://id.example.org", jwt_audience="orchestrator"
+    )
     good = jwt.encode(_claims(iss="https://id.example.org", aud="orchestrator"), SECRET)
     wrong_aud = jwt.encode(_claims(iss="https://id.example.org", aud="billing"), SECRET)
     no_iss = jwt.encode(_claims(aud="orchestrator"), SECRET)
@@ -174,7 +204,7 @@ def jwks_server() -> Iterator[tuple[str, Any]]:
     body = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
@@ -195,7 +225,9 @@ async def test_rs256_tokens_are_verified_with_the_providers_jwks(
     redis_server: Any, redis: Any, jwks_server: tuple[str, Any]
 ) -> None:
     url, key = jwks_server
-    settings = make_settings(redis_server, jwt_secret=None, jwt_algorithms="RS256", jwt_jwks_url=url)
+    settings = make_settings(
+        redis_server, jwt_secret=None, jwt_algorithms="RS256", jwt_jwks_url=url
+    )
     signed = jwt.encode(_claims(), key, algorithm="RS256", headers={"kid": "k1"})
     hs256 = jwt.encode(_claims(), SECRET)
 

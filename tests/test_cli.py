@@ -23,16 +23,32 @@ ORCHESTRATOR = [sys.executable, "-c", "import cli; cli.main()"]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "REDIS_", "DATAVERSE_"))}
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "REDIS_", "DATAVERSE_"))
+    }
     return subprocess.run(
-        [*ORCHESTRATOR, *args], env=base | (env or {}), capture_output=True, text=True, timeout=60,
+        [*ORCHESTRATOR, *args],
+        env=base | (env or {}),
+        capture_output=True,
+        text=True,
+        timeout=60,
         cwd=Path(__file__).parent.parent,
     )
 
 
 def test_token_mints_the_claims_the_service_reads() -> None:
-    result = run("token", "--sub", "u-42", "--privilege", "main", "--org", ORG_A, "--ttl", "120",
-                 env={"JWT_SECRET": SECRET})
+    result = run(
+        "token",
+        "--sub",
+        "u-42",
+        "--privilege",
+        "main",
+        "--org",
+        ORG_A,
+        "--ttl",
+        "120",
+        env={"JWT_SECRET": SECRET},
+    )
 
     claims = jwt.decode(result.stdout.strip(), SECRET, algorithms=["HS256"])
     assert result.returncode == 0
@@ -46,18 +62,42 @@ def test_token_mints_the_claims_the_service_reads() -> None:
     ("args", "env", "variable"),
     [
         (["token", "--sub", "u", "--privilege", "admin", "--org", ORG_A], {}, "JWT_SECRET"),
-        (["serve"], {"JWT_SECRET": SECRET, "DATAVERSE_URL": "http://dv.local", "DATAVERSE_TOKEN": "t"}, "REDIS_URL"),
+        (
+            ["serve"],
+            {"JWT_SECRET": SECRET, "DATAVERSE_URL": "http://dv.local", "DATAVERSE_TOKEN": "t"},
+            "REDIS_URL",
+        ),
         (["serve"], {"REDIS_URL": "redis://localhost:1/0"}, "JWT_SECRET"),
         (["serve"], {"REDIS_URL": "redis://localhost:1/0", "JWT_SECRET": SECRET}, "DATAVERSE_URL"),
-        (["serve"], {"REDIS_URL": "redis://localhost:1/0", "JWT_SECRET": SECRET,
-                     "DATAVERSE_URL": "https://org.crm.dynamics.com"}, "DATAVERSE_TENANT_ID"),
+        (
+            ["serve"],
+            {
+                "REDIS_URL": "redis://localhost:1/0",
+                "JWT_SECRET": SECRET,
+                "DATAVERSE_URL": "https://org.crm.dynamics.com",
+            },
+            "DATAVERSE_TENANT_ID",
+        ),
         (["serve"], {"REDIS_URL": "not-a-url", "JWT_SECRET": SECRET}, "REDIS_URL"),
-        (["serve"], {"SESSION_TTL_SECONDS": "two hours", "JWT_SECRET": SECRET}, "SESSION_TTL_SECONDS"),
+        (
+            ["serve"],
+            {"SESSION_TTL_SECONDS": "two hours", "JWT_SECRET": SECRET},
+            "SESSION_TTL_SECONDS",
+        ),
         (["serve"], {"JWT_ALGORITHMS": "HS256,RS256", "JWT_SECRET": SECRET}, "JWT_ALGORITHMS"),
         (["serve"], {"ORG_ENCRYPTION_KEY": "short", "JWT_SECRET": SECRET}, "ORG_ENCRYPTION_KEY"),
     ],
-    ids=["token-secret", "redis-missing", "secret-missing", "dataverse-missing",
-         "dataverse-credentials", "redis-invalid", "ttl-invalid", "mixed-algorithms", "org-key"],
+    ids=[
+        "token-secret",
+        "redis-missing",
+        "secret-missing",
+        "dataverse-missing",
+        "dataverse-credentials",
+        "redis-invalid",
+        "ttl-invalid",
+        "mixed-algorithms",
+        "org-key",
+    ],
 )
 def test_bad_configuration_fails_with_one_line_naming_the_variable(
     args: list[str], env: dict[str, str], variable: str
@@ -75,11 +115,16 @@ def test_bad_configuration_fails_with_one_line_naming_the_variable(
 def test_dev_starts_everything_serves_graphql_and_stops_cleanly(tmp_path: Path) -> None:
     # given `orchestrator dev` on a free port, from a directory of its own
     port = _free_port()
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "REDIS_", "DATAVERSE_"))}
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "REDIS_", "DATAVERSE_"))
+    }
     process = subprocess.Popen(
         [*ORCHESTRATOR, "dev", "--port", str(port), "--db", str(tmp_path / "dv.sqlite3")],
-        cwd=tmp_path, env=base | {"PYTHONPATH": str(Path(__file__).parent.parent)},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=tmp_path,
+        env=base | {"PYTHONPATH": str(Path(__file__).parent.parent)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         banner = _read_until(process, "Ctrl-C")
@@ -131,7 +176,7 @@ def _read_until(process: subprocess.Popen[str], marker: str, timeout: float = 60
     deadline = time.monotonic() + timeout
     while marker not in seen:
         line = process.stdout.readline()
-        if not line and process.poll() is not None or time.monotonic() > deadline:
+        if (not line and process.poll() is not None) or time.monotonic() > deadline:
             raise AssertionError(f"no {marker!r} in output:\n{seen}")
         seen += line
     return seen

@@ -236,15 +236,22 @@ async def test_a_commit_whose_process_died_after_writing_is_recovered(
 ) -> None:
     # given a process that took the commit lease, wrote to Dataverse, then died
     from services.dataverse import (
-        CHANGESET_PRODUCT_REF, DataverseClient, StaticTokenAuth, build_http_client,
-        product_columns, target_columns,
+        CHANGESET_PRODUCT_REF,
+        DataverseClient,
+        StaticTokenAuth,
+        build_http_client,
+        product_columns,
+        target_columns,
     )
 
     sid = await ready_draft(client, target={"province": ["ONTARIO"]})
     sessions = SessionService(redis)
     draft = await sessions.get(_principal(), sid)
     crashed = await sessions.begin_commit(
-        _principal(), sid, lease_owner="dead-process", lease=timedelta(seconds=1),
+        _principal(),
+        sid,
+        lease_owner="dead-process",
+        lease=timedelta(seconds=1),
         operation_id="op-crashed",
     )
     assert crashed.commit is not None
@@ -357,7 +364,9 @@ async def test_committed_session_is_cleaned_up_but_its_receipt_answers(
     assert progress["state"] == "COMMITTED" and progress["percentage"] == 100
     assert again["success"] is True
     assert (again["productGuid"], again["targetGuid"], again["productCode"]) == (
-        first["productGuid"], first["targetGuid"], first["productCode"]
+        first["productGuid"],
+        first["targetGuid"],
+        first["productCode"],
     )
     assert stranger["commit"]["userErrors"][0]["code"] == "SESSION_NOT_FOUND"
     assert len(await dataverse.products()) == 1

@@ -19,7 +19,9 @@ async def test_concurrent_edits_each_land_as_their_own_version(client: GraphQLCl
 
     async def edit(n: int) -> None:
         product = product_input(productName=f"Edit number {n:02d}")
-        results.append((await client.data(ADD_PRODUCT, {"sessionId": sid, "input": product}))["addProduct"])
+        results.append(
+            (await client.data(ADD_PRODUCT, {"sessionId": sid, "input": product}))["addProduct"]
+        )
 
     # when 20 edits race
     async with anyio.create_task_group() as tg:
@@ -43,7 +45,9 @@ async def test_a_stale_version_is_refused_and_changes_nothing(client: GraphQLCli
 
     # when both save with the version they saw
     first = await client.data(ADD_PRODUCT, {"sessionId": sid, "input": tab_a, "expectedVersion": 1})
-    second = await client.data(ADD_PRODUCT, {"sessionId": sid, "input": tab_b, "expectedVersion": 1})
+    second = await client.data(
+        ADD_PRODUCT, {"sessionId": sid, "input": tab_b, "expectedVersion": 1}
+    )
 
     # then the second is told the draft moved on, and the first edit survives
     assert first["addProduct"]["userErrors"] == []
@@ -62,7 +66,11 @@ async def test_concurrent_edits_with_the_same_version_let_exactly_one_win(
     codes: list[str | None] = []
 
     async def edit(n: int) -> None:
-        variables = {"sessionId": sid, "input": product_input(productName=f"Racer {n}"), "expectedVersion": 1}
+        variables = {
+            "sessionId": sid,
+            "input": product_input(productName=f"Racer {n}"),
+            "expectedVersion": 1,
+        }
         errors = (await client.data(ADD_PRODUCT, variables))["addProduct"]["userErrors"]
         codes.append(errors[0]["code"] if errors else None)
 

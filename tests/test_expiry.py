@@ -21,9 +21,9 @@ TTL = 2
 
 @pytest.fixture
 async def short_lived(redis_server: Any, redis: Any) -> AsyncIterator[GraphQLClient]:
-    async with serve(make_settings(redis_server, session_ttl_seconds=TTL)) as url:
-        async with httpx.AsyncClient(base_url=url) as http:
-            yield GraphQLClient(http, token())
+    settings = make_settings(redis_server, session_ttl_seconds=TTL)
+    async with serve(settings) as url, httpx.AsyncClient(base_url=url) as http:
+        yield GraphQLClient(http, token())
 
 
 async def test_expires_at_is_creation_plus_ttl(short_lived: GraphQLClient) -> None:

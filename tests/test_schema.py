@@ -20,8 +20,12 @@ def test_inputs_carry_every_domain_field_by_its_api_name() -> None:
     product = schema.get_type_by_name("ProductInput")
     target = schema.get_type_by_name("AudienceTargetInput")
 
-    assert [f.graphql_name or f.python_name for f in product.fields] == [f.api for f in product_fields()]
-    assert [f.graphql_name or f.python_name for f in target.fields] == [f.api for f in target_fields()]
+    assert [f.graphql_name or f.python_name for f in product.fields] == [
+        f.api for f in product_fields()
+    ]
+    assert [f.graphql_name or f.python_name for f in target.fields] == [
+        f.api for f in target_fields()
+    ]
     assert len(product.fields) == 37
     assert len(target.fields) == 34
 
@@ -38,7 +42,15 @@ def test_every_type_and_field_has_a_description() -> None:
     graphql_schema = schema._schema
     missing = []
     for name, type_ in graphql_schema.type_map.items():
-        if name.startswith("__") or name in {"String", "Int", "Boolean", "ID", "Float", "Date", "DateTime"}:
+        if name.startswith("__") or name in {
+            "String",
+            "Int",
+            "Boolean",
+            "ID",
+            "Float",
+            "Date",
+            "DateTime",
+        }:
             continue
         if not type_.description:
             missing.append(name)

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-import uvicorn
-from litestar import Litestar
 from redis.asyncio import Redis
 from websockets.exceptions import InvalidStatus
 
@@ -24,7 +20,7 @@ from services.models import Principal
 from services.progress import EXPIRING_SOON
 from services.sessions import SessionService
 from settings import Settings
-from tests.conftest import SECRET, GraphQLClient, make_settings, serve, token
+from tests.conftest import SECRET, GraphQLClient, make_settings, serve, serve_app, token
 from tests.graphql_documents import (
     ADD_PRODUCT,
     CANCEL_SESSION,
@@ -52,31 +48,6 @@ mutation Commit($sessionId: ID!) {
   commit(sessionId: $sessionId) { success productGuid targetGuid errors }
 }
 """
-
-
-@asynccontextmanager
-async def serve_app(app: Litestar) -> AsyncIterator[tuple[str, uvicorn.Server]]:
-    """Like conftest.serve, for a test that needs the app object (its state) and the server."""
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="on",
-        ws_per_message_deflate=False,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}", server
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def principal_of(bearer: str) -> Principal:

@@ -44,7 +44,11 @@ PRODUCT_RULES = [
     ("shipping", {"shipping": 1_000_000}, "between 0 and 999,999.99"),
     ("inventory", {"inventory": -1}, "between 0 and 2,147,483,647"),
     ("insuranceType", {"productCategory": "INSURANCE", "insuranceLimit": 1000}, "insurance type"),
-    ("insuranceLimit", {"productCategory": "INSURANCE", "insuranceType": "PROFESSIONAL"}, "insurance limit"),
+    (
+        "insuranceLimit",
+        {"productCategory": "INSURANCE", "insuranceType": "PROFESSIONAL"},
+        "insurance limit",
+    ),
     ("insuranceLimit", {"insuranceLimit": 1_000_000_000}, "between 0 and 999,999,999.99"),
     ("endDate", {"startDate": "2026-05-02", "endDate": "2026-05-01"}, "on or after the start date"),
     ("productAdditionalInfo", {"productAdditionalInfo": "x" * 4001}, "at most 4000"),
@@ -87,7 +91,9 @@ async def test_a_free_product_counts_as_priced(client: GraphQLClient) -> None:
 async def test_insurance_product_with_type_and_limit_is_accepted(client: GraphQLClient) -> None:
     payload = await add_product(
         client,
-        product_input(productCategory="INSURANCE", insuranceType="PROPERTY", insuranceLimit=2_000_000),
+        product_input(
+            productCategory="INSURANCE", insuranceType="PROPERTY", insuranceLimit=2_000_000
+        ),
     )
 
     assert payload["userErrors"] == []
@@ -114,9 +120,15 @@ async def test_all_problems_of_one_request_are_reported_together(client: GraphQL
 
     fields = {tuple(e["field"]) for e in payload["userErrors"]}
     assert {
-        ("input", "productName"), ("input", "productCode"), ("input", "productDescription"),
-        ("input", "productCategory"), ("input", "productStatus"), ("input", "productGlCode"),
-        ("input", "userType"), ("input", "productYear"), ("input", "generalPrice"),
+        ("input", "productName"),
+        ("input", "productCode"),
+        ("input", "productDescription"),
+        ("input", "productCategory"),
+        ("input", "productStatus"),
+        ("input", "productGlCode"),
+        ("input", "userType"),
+        ("input", "productYear"),
+        ("input", "generalPrice"),
         ("input", "taxes"),
     } <= fields
     assert {e["code"] for e in payload["userErrors"]} == {"VALIDATION_FAILED"}
@@ -158,7 +170,7 @@ async def test_an_option_name_outside_its_set_is_rejected(client: GraphQLClient)
 async def target_errors(client: GraphQLClient, target: dict[str, Any]) -> list[dict[str, Any]]:
     sid = (await create_session(client))["sessionId"]
     await client.data(ADD_PRODUCT, {"sessionId": sid, "input": product_input()})
-    payload = (await client.data(CONFIGURE_TARGET, {"sessionId": sid, "input": target}))
+    payload = await client.data(CONFIGURE_TARGET, {"sessionId": sid, "input": target})
     return payload["configureTarget"]["userErrors"]
 
 

@@ -37,7 +37,7 @@ async def test_happy_path_walks_a_draft_through_steps_1_to_3(client: GraphQLClie
     assert session["organizationGuid"] == ORG_A
 
     # when
-    added = (await client.data(ADD_PRODUCT, {"sessionId": sid, "input": product_input()}))
+    added = await client.data(ADD_PRODUCT, {"sessionId": sid, "input": product_input()})
     targeted = await client.data(
         CONFIGURE_TARGET,
         {"sessionId": sid, "input": {"province": ["ONTARIO", "QUEBEC"], "gender": ["FEMALE"]}},
@@ -151,7 +151,9 @@ async def test_an_empty_list_is_kept_apart_from_an_omitted_criterion(client: Gra
 async def test_configure_target_before_a_product_is_invalid_state(client: GraphQLClient) -> None:
     sid = (await create_session(client))["sessionId"]
 
-    result = await client.data(CONFIGURE_TARGET, {"sessionId": sid, "input": {"province": ["ONTARIO"]}})
+    result = await client.data(
+        CONFIGURE_TARGET, {"sessionId": sid, "input": {"province": ["ONTARIO"]}}
+    )
 
     payload = result["configureTarget"]
     assert payload["session"] is None
@@ -161,7 +163,10 @@ async def test_configure_target_before_a_product_is_invalid_state(client: GraphQ
 
 async def test_session_query_returns_the_whole_draft_for_a_reload(client: GraphQLClient) -> None:
     sid = (await create_session(client))["sessionId"]
-    await client.data(ADD_PRODUCT, {"sessionId": sid, "input": product_input(startDate="2026-03-01", endDate="2026-03-02")})
+    await client.data(
+        ADD_PRODUCT,
+        {"sessionId": sid, "input": product_input(startDate="2026-03-01", endDate="2026-03-02")},
+    )
 
     session = (await client.data(SESSION, {"sessionId": sid}))["session"]
 
@@ -190,7 +195,10 @@ async def test_cancel_deletes_the_draft(client: GraphQLClient) -> None:
     after = await client.execute(SESSION_PROGRESS, {"sessionId": sid})
 
     assert cancelled == {
-        "sessionId": sid, "cancelled": True, "userErrors": [], "operationId": cancelled["operationId"]
+        "sessionId": sid,
+        "cancelled": True,
+        "userErrors": [],
+        "operationId": cancelled["operationId"],
     }
     assert after["data"]["sessionProgress"] is None
     assert after["errors"][0]["extensions"]["code"] == "SESSION_NOT_FOUND"
@@ -201,7 +209,10 @@ async def test_money_is_exact_to_the_cent(client: GraphQLClient) -> None:
 
     result = await client.data(
         ADD_PRODUCT,
-        {"sessionId": sid, "input": product_input(generalPrice=0.1, otStuPrice="999999.99", shipping=0.3)},
+        {
+            "sessionId": sid,
+            "input": product_input(generalPrice=0.1, otStuPrice="999999.99", shipping=0.3),
+        },
     )
 
     product = result["addProduct"]["session"]["product"]

@@ -388,7 +388,6 @@ async def test_control_rows_do_not_count_as_requests(
     assert await control.requests() == []
 
 
-
 async def test_retired_option_is_rejected_until_reset(
     emulator: Emulator, dv: httpx.AsyncClient
 ) -> None:
