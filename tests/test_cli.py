@@ -165,7 +165,7 @@ def test_dev_starts_everything_serves_graphql_and_stops_cleanly(tmp_path: Path) 
 
 
 def _free_port() -> int:
-    from tests.redis_server import free_port
+    from cli import free_port
 
     return free_port()
 
