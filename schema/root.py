@@ -10,6 +10,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from resolvers.catalog import resolve_catalog
 from resolvers.commit import resolve_commit
 from resolvers.sessions import (
     resolve_add_product,
@@ -21,6 +22,7 @@ from resolvers.sessions import (
     resolve_session_progress,
 )
 from resolvers.subscriptions import resolve_session_state_changed
+from schema.catalog import Catalog
 from schema.events import SessionEvent
 from schema.execution import ExecutionContext
 from schema.extensions import EXTENSIONS
@@ -50,6 +52,11 @@ class Query:
     my_sessions: list[Session] = strawberry.field(
         resolver=resolve_my_sessions,
         description="Your open (uncommitted, unexpired) sessions, newest first.",
+    )
+    catalog: Catalog = strawberry.field(
+        resolver=resolve_catalog,
+        description="Every field of ProductInput and AudienceTargetInput with its label, help, "
+        "limits and choices, and the rules across fields: build forms from it.",
     )
 
 

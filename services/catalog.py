@@ -66,6 +66,8 @@ class TargetField:
     column: str
     choices: str
     max_items: int
+    label: str = ""
+    description: str = ""
 
 
 MAX_PRICE = Decimal("999999.99")
@@ -141,6 +143,51 @@ _DESCRIPTIONS = {
     "activeMembershipOnly": "Only members with an active membership may buy it.",
     "postPurchaseInfo": "Information shown after purchase, at most 4000 characters.",
     "productYear": "Product year, four digits (e.g. 2026). Required.",
+}
+
+# Target criteria as a person names them, and what of a member each one is compared with
+# (DOMAIN.md §5.2, "User data compared with").
+_TARGET_WORDS: dict[str, tuple[str, str]] = {
+    "accountGroup": ("Account group", "account group"),
+    "affiliateArea": ("Affiliate business area", "affiliate business area"),
+    "affiliateCity": ("Affiliate city", "affiliate city"),
+    "affiliateProvince": ("Affiliate province", "affiliate province"),
+    "membershipCity": ("City", "address city"),
+    "province": ("Province", "address province"),
+    "gender": ("Gender", "gender"),
+    "indigenousDetails": ("Indigenous identity", "Indigenous identity"),
+    "language": ("Language", "languages"),
+    "race": ("Race", "race"),
+    "eligibilityAffiliate": ("Affiliate eligibility", "affiliate eligibility"),
+    "membershipCategory": ("Membership category", "membership category"),
+    "earnings": ("Hourly earnings", "hourly earnings as an employee"),
+    "earningsSelfdirect": (
+        "Hourly earnings, self-employed (direct)",
+        "hourly earnings from direct self-employment",
+    ),
+    "earningsSelfindirect": (
+        "Hourly earnings, self-employed (indirect)",
+        "hourly earnings from indirect self-employment",
+    ),
+    "employmentBenefits": ("Employment benefits", "employment benefits"),
+    "employmentStatus": ("Employment status", "employment status"),
+    "positionFunding": ("Position funding", "position funding"),
+    "practiceYears": ("Years in practice", "years in practice"),
+    "roleDescription": ("Role", "role description"),
+    "workHours": ("Work hours", "weekly work hours"),
+    "clientAge": ("Client age groups", "clients' age groups"),
+    "practiceArea": ("Practice area", "practice areas"),
+    "practiceServices": ("Practice services", "practice services"),
+    "practiceSettings": ("Practice settings", "practice settings"),
+    "membershipSearchTools": ("Member search tools", "member search tool preferences"),
+    "practicePromotion": ("Practice promotion", "practice promotion"),
+    "psychotherapySupervision": ("Psychotherapy supervision", "psychotherapy supervision"),
+    "thirdParties": ("Third-party contact", "third-party contact preferences"),
+    "cotoStatus": ("COTO status", "College of Occupational Therapists of Ontario status"),
+    "otGradYear": ("OT graduation year", "OT graduation year"),
+    "otUniversity": ("OT university", "OT university"),
+    "otaGradYear": ("OTA graduation year", "OTA graduation year"),
+    "otaCollege": ("OTA college", "OTA college"),
 }
 
 _KINDS = {
@@ -224,12 +271,137 @@ def product_fields() -> tuple[ProductField, ...]:
 @cache
 def target_fields() -> tuple[TargetField, ...]:
     """Return the 34 audience-target fields in their documented order."""
-    return tuple(
-        TargetField(raw["api"], raw["column"], raw["choices"], raw["max_items"])
-        for raw in _load("target_fields.json")
+    return tuple(_target_field(raw) for raw in _load("target_fields.json"))
+
+
+def _target_field(raw: dict[str, Any]) -> TargetField:
+    label, subject = _TARGET_WORDS[raw["api"]]
+    return TargetField(
+        raw["api"],
+        raw["column"],
+        raw["choices"],
+        raw["max_items"],
+        label=label,
+        description=(
+            f"Members whose {subject} is one of these may see the product; a member needs to "
+            f"match one criterion of the target, not all. At most {raw['max_items']} values, "
+            "each once."
+        ),
     )
 
 
 def price_fields() -> tuple[ProductField, ...]:
     """Return the 16 price fields (general plus one per membership category)."""
     return tuple(f for f in product_fields() if f.api in _PRICE_LABELS)
+
+
+# -- The form catalogue: what a client needs to build the product and target forms -------
+
+
+@dataclass(frozen=True, slots=True)
+class FormField:
+    """One field of ProductInput or AudienceTargetInput, described for a form."""
+
+    name: str
+    label: str
+    help: str
+    required: bool
+    kind: FieldKind
+    multiple: bool = False
+    choice_set: str | None = None
+    choices: tuple[Choice, ...] = ()
+    min_length: int | None = None
+    max_length: int | None = None
+    min_value: Decimal | int | None = None
+    max_value: Decimal | int | None = None
+    decimals: int | None = None
+    pattern: str | None = None
+    pattern_message: str | None = None
+    max_selections: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FormRule:
+    """A rule that spans fields (or that no single field's limits express)."""
+
+    fields: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class FormCatalog:
+    """The fields and cross-field rules of the product and audience-target inputs."""
+
+    product: tuple[FormField, ...]
+    product_rules: tuple[FormRule, ...]
+    target: tuple[FormField, ...]
+    target_rules: tuple[FormRule, ...]
+
+
+_DECIMALS = {FieldKind.MONEY: 2, FieldKind.PERCENT: 2, FieldKind.INTEGER: 0}
+
+
+def _product_form_field(field: ProductField) -> FormField:
+    return FormField(
+        name=field.api,
+        label=field.label,
+        help=field.description,
+        required=field.required,
+        kind=field.kind,
+        choice_set=field.choices,
+        choices=choice_sets()[field.choices] if field.choices else (),
+        min_length=field.min_length,
+        max_length=field.max_length,
+        min_value=field.min_value,
+        max_value=field.max_value,
+        decimals=_DECIMALS.get(field.kind),
+        pattern=field.pattern,
+        pattern_message=field.pattern_message,
+    )
+
+
+def _target_form_field(field: TargetField) -> FormField:
+    return FormField(
+        name=field.api,
+        label=field.label,
+        help=field.description,
+        required=False,
+        kind=FieldKind.CHOICE,
+        multiple=True,
+        choice_set=field.choices,
+        choices=choice_sets()[field.choices],
+        max_selections=field.max_items,
+    )
+
+
+@cache
+def form_catalog() -> FormCatalog:
+    """Return the form catalogue (the rules services.validation applies, as data)."""
+    return FormCatalog(
+        product=tuple(_product_form_field(f) for f in product_fields()),
+        product_rules=(
+            FormRule(
+                tuple(f.api for f in price_fields()),
+                "Set at least one price: generalPrice or a category price (0 means free).",
+            ),
+            FormRule(
+                ("productCategory", "insuranceType", "insuranceLimit"),
+                "Insurance products (productCategory INSURANCE) need an insuranceType and an "
+                "insuranceLimit.",
+            ),
+            FormRule(("startDate", "endDate"), "endDate must be on or after startDate."),
+            FormRule(
+                ("productCode",),
+                "productCode is trimmed and upper-cased, and must not be used by another open "
+                "draft or by any existing product, whatever its status.",
+            ),
+        ),
+        target=tuple(_target_form_field(f) for f in target_fields()),
+        target_rules=(
+            FormRule(
+                tuple(f.api for f in target_fields()),
+                "A member sees the product when any one set criterion matches. Leave every "
+                "criterion empty to open the product to everyone.",
+            ),
+        ),
+    )
