@@ -1,32 +1,29 @@
-"""The Litestar application: lifespan-owned clients, the GraphQL endpoint and health checks."""
+"""The Litestar application: one lifespan owning the clients; /graphql, /health, /ready."""
 
 from __future__ import annotations
 
-import gc
-import logging
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import orjson
 from litestar import Litestar, Response, get
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.logging.config import LoggingConfig
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
+from strawberry import UNSET
 from strawberry.litestar import make_graphql_controller
-from strawberry.litestar.controller import GraphQLController
-from strawberry.types.unset import UNSET, UnsetType
 
+from api import schema
 from graphql_http import with_fast_post
 from resolvers.subscriptions import accept_connection
-from schema import schema
 from schema.context import Context
 from services.auth import AuthConfig, TokenVerifier
 from services.commit import CommitPolicy, CommitService
@@ -42,8 +39,6 @@ from services.events import EventHub
 from services.expiry import ExpirySweeper
 from services.sessions import SessionService
 from settings import Settings, load_settings
-
-logger = logging.getLogger("orchestrator")
 
 
 def build_redis(url: str) -> Redis:
@@ -112,7 +107,7 @@ def commit_policy(settings: Settings) -> CommitPolicy:
 
 
 async def provide_context(request: ASGIConnection[Any, Any, Any, State]) -> Context:
-    """Build the GraphQL context; for websockets this runs once, at the handshake."""
+    """Build the GraphQL context (a Litestar dependency); for websockets, once at the handshake."""
     state = request.app.state
     return Context(
         sessions=state.sessions,
@@ -128,47 +123,36 @@ async def _no_sub_response() -> Response[Any]:
     return Response({})
 
 
-def _graphql_controller(settings: Settings) -> type:
+def graphql_controller(
+    settings: Settings, *, path: str = "/graphql", fast_post: bool = True
+) -> type:
+    """Return the GraphQL controller; ``fast_post=False`` is Strawberry's path alone.
+
+    The app serves the fast one. The stock one exists for the equivalence test and the
+    benchmark, which compare the two (graphql_http.py).
+    """
     controller = make_graphql_controller(
         schema,
-        path="/graphql",
+        path=path,
         graphql_ide="graphiql" if settings.graphiql else None,
         context_getter=provide_context,
         allowed_origins=settings.allowed_origins,
     )
-    # Strawberry builds the sub-response in a worker thread (sync_to_thread=True);
-    # an async provider saves the thread hop on every request (perf-notes).
+    # Strawberry builds the sub-response in a worker thread (sync_to_thread=True); an
+    # async provider saves a thread hop on every request that takes Strawberry's path.
     controller.dependencies = {**controller.dependencies, "response": Provide(_no_sub_response)}
-    return _with_websocket_auth(with_fast_post(controller, provide_context))
 
+    class OrchestratorGraphQLController(controller):  # type: ignore[valid-type,misc]
+        def encode_json(self, data: object) -> bytes:
+            return orjson.dumps(data)
 
-def _with_websocket_auth(controller: type[GraphQLController]) -> type[GraphQLController]:
-    class WebSocketAuthController(controller):  # type: ignore[valid-type,misc]
-        async def on_ws_connect(self, context: Context) -> UnsetType:
+        async def on_ws_connect(self, context: Context) -> Any:
             await accept_connection(context)  # no valid token: close 4403
-            return UNSET
+            return UNSET  # an ack without a payload
 
-    return WebSocketAuthController
-
-
-@asynccontextmanager
-async def live_events(app: Litestar) -> AsyncIterator[None]:
-    """Run the process's one event subscription and the expiry sweeper (after the sessions)."""
-    sessions: SessionService = app.state.sessions
-    app.state.events = EventHub(app.state.redis, sessions.events_channel)
-    sweeper = ExpirySweeper(sessions)
-    await app.state.events.start()
-    sweeper.start()
-    # A full collection of the schema's objects took ~45 ms and set the latency tail
-    # (perf-notes): keep what startup built out of the collector's way.
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-        await sweeper.stop()
-        await app.state.events.close()
+    if fast_post:
+        return with_fast_post(OrchestratorGraphQLController)
+    return OrchestratorGraphQLController
 
 
 @get("/health", sync_to_thread=False, include_in_schema=False)
@@ -190,34 +174,39 @@ async def ready(state: State) -> Response[dict[str, str]]:
     return Response({"status": "ok"})
 
 
-def create_app(settings: Settings | None = None, *, redis: Redis | None = None) -> Litestar:
-    """Build the application. Tests pass their own settings and Redis client."""
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the application from *settings* (read from the environment when None).
+
+    Logging and the garbage collector belong to the process, so the entry point
+    (``cli.py``) sets them up, not this factory.
+    """
     settings = settings or load_settings()
-    owns_redis = redis is None
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        client = redis if redis is not None else build_redis(settings.require_redis_url())
-        app.state.redis = client
-        app.state.sessions = SessionService(
-            client, ttl=timedelta(seconds=settings.session_ttl_seconds)
-        )
-        app.state.verifier = build_verifier(settings)
-        dataverse = build_dataverse(settings)
-        app.state.commits = CommitService(app.state.sessions, dataverse, commit_policy(settings))
-        try:
+        # Each client is closed on the way out, also when a later step of start-up fails.
+        async with AsyncExitStack() as stack:
+            redis = build_redis(settings.require_redis_url())
+            stack.push_async_callback(redis.aclose)
+            dataverse = build_dataverse(settings)
+            stack.push_async_callback(dataverse.aclose)
+            sessions = SessionService(redis, ttl=timedelta(seconds=settings.session_ttl_seconds))
+            events = EventHub(redis, sessions.events_channel)
+            stack.push_async_callback(events.close)
+            await events.start()
+            sweeper = ExpirySweeper(sessions)
+            sweeper.start()
+            stack.push_async_callback(sweeper.stop)
+            app.state.redis = redis
+            app.state.sessions = sessions
+            app.state.verifier = build_verifier(settings)
+            app.state.commits = CommitService(sessions, dataverse, commit_policy(settings))
+            app.state.events = events
             yield
-        finally:
-            await dataverse.aclose()
-            if owns_redis:
-                await client.aclose()
 
     return Litestar(
-        route_handlers=[_graphql_controller(settings), health, ready],
-        lifespan=[lifespan, live_events],
-        # Litestar's default sets the root logger to INFO, overriding LOG_LEVEL.
-        logging_config=LoggingConfig(
-            root={"handlers": ["queue_listener"], "level": settings.log_level}
-        ),
+        route_handlers=[graphql_controller(settings), health, ready],
+        lifespan=[lifespan],
+        logging_config=None,  # the process's (cli.configure_logging), not Litestar's default
         debug=False,
     )

@@ -6,10 +6,11 @@ task group), runs its generic view, and runs every schema extension's hooks arou
 parsing, validation and execution, even when the caches answer. ``with_fast_post``
 replaces only the controller's POST handler:
 
-- the context is built directly and the body decoded with orjson (responses too);
+- the context getter is the same Litestar dependency Strawberry's handlers use, and it is
+  the only one resolved; the body is decoded with orjson;
 - each query text is parsed and validated once, with the token limit and validation rules
   of the schema's own extensions (``PreparedDocuments``), and a valid one is executed
-  directly by graphql-core with the schema's executor, minus its reference cycle;
+  directly by graphql-core with the schema's executor;
 - a result with errors goes through the extensions' ``on_operation`` hooks as Strawberry
   would run them, so the error policy masks and logs exactly as before.
 
@@ -21,35 +22,31 @@ If the schema gains an extension this module does not know, every request takes
 Strawberry's path (``PreparedDocuments.enabled`` is False). Queries and mutations on the
 prepared path do not go through ``Schema.execute``: put per-operation behaviour in a schema
 extension (and teach it here), not in an override of ``execute``.
+
+Strawberry's internals that this needs are behind ``schema.internals``, pinned to exact
+versions; ``tests/test_graphql_http.py`` sends every operation of the schema through both
+paths and compares the answers byte for byte.
 """
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Awaitable, Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
 import orjson
-from cross_web import HTTPException, LitestarRequestAdapter
+from cross_web import HTTPException
 from graphql import (
     DocumentNode,
     GraphQLError,
-    GraphQLResolveInfoHelpers,
-    execute,
     get_operation_ast,
     parse,
     specified_rules,
 )
-from graphql import (
-    ExecutionResult as GraphQLExecutionResult,
-)
-from graphql import (
-    OperationType as GraphQLOperationType,
-)
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import OperationType as GraphQLOperationType
 from litestar import MediaType, Request, Response, post
 from litestar.status_codes import HTTP_200_OK
-from strawberry.execution.is_awaitable import optimized_is_awaitable
+from strawberry import Schema
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
@@ -58,14 +55,12 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
-from strawberry.http import GraphQLRequestData
 from strawberry.litestar.controller import GraphQLController
-from strawberry.schema import Schema
-from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
-ContextGetter = Callable[[Request[Any, Any, Any]], Awaitable[Any]]
+from schema import internals
+from schema.internals import GraphQLRequestData
 
 # What the prepared path reproduces: limits and rules before execution (taken from the
 # instances), caching (its own), and MaskErrors' masking of a result's errors.
@@ -75,32 +70,6 @@ _FAST_OPERATIONS = {
     GraphQLOperationType.QUERY: OperationType.QUERY,
     GraphQLOperationType.MUTATION: OperationType.MUTATION,
 }
-
-
-def _acyclic(executor_class: type[Any]) -> type[Any]:
-    """Return *executor_class* without the reference cycle graphql-core builds into it.
-
-    graphql-core 3.3 gives every executor ``async_helpers`` made of its own bound methods,
-    so each request's executor, and with it the context, the request and the response,
-    lives until a gen-1 or gen-2 collection finds the cycle: those collections took ~10x
-    longer than on the plain routes. The helpers here reach the executor through a weak
-    reference; it is alive for as long as its operation runs.
-    """
-
-    class AcyclicExecutor(executor_class):  # type: ignore[misc,valid-type]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            executor = weakref.ref(self)
-
-            def gather(values: Sequence[Awaitable[Any]]) -> Awaitable[list[Any]]:
-                return executor().gather_async_work(values)  # type: ignore[union-attr]
-
-            def track(values: Sequence[Any]) -> None:
-                executor().track_async_work(values)  # type: ignore[union-attr]
-
-            self.async_helpers = GraphQLResolveInfoHelpers(gather=gather, track=track)
-
-    return AcyclicExecutor
 
 
 def _is_known(extension: SchemaExtension) -> bool:
@@ -130,7 +99,6 @@ class PreparedDocuments:
             elif isinstance(extension, AddValidationRules):
                 rules.extend(extension.validation_rules)
         self._rules = tuple(rules)
-        self._executor_class = _acyclic(schema.execution_context_class)
         self.document = lru_cache(maxsize=maxsize)(self._prepare)
 
     def _prepare(self, query: str) -> DocumentNode | None:
@@ -139,7 +107,7 @@ class PreparedDocuments:
             document = parse(query, **self._parse_options)
         except GraphQLError:
             return None
-        if validate_document(self.schema._schema, document, self._rules):
+        if internals.validate(self.schema, document, self._rules):
             return None
         return document
 
@@ -151,25 +119,15 @@ class PreparedDocuments:
         context: Any,
     ) -> ExecutionResult:
         """Run a prepared document; errors go through the extensions' operation hooks."""
-        schema = self.schema
         try:
-            result = execute(
-                schema._schema,
-                document,
-                root_value=None,
-                variable_values=request.variables,
-                operation_name=request.operation_name,
-                context_value=context,
-                is_awaitable=optimized_is_awaitable,
-                executor_class=self._executor_class,
-                operation_extensions=request.extensions,
-            )
-            if optimized_is_awaitable(result):
-                result = await result  # type: ignore[misc]
+            result = internals.execute_prepared(self.schema, document, request, context)
+            if internals.is_awaitable(result):
+                result = await result
         except Exception as exc:
             result = GraphQLExecutionResult(
                 data=None, errors=[GraphQLError(str(exc), original_error=exc)]
             )
+        assert isinstance(result, GraphQLExecutionResult)
         if not result.errors:
             # The known extensions add nothing to a result without errors.
             return ExecutionResult(data=result.data, errors=None)
@@ -200,10 +158,11 @@ class PreparedDocuments:
         for extension in extensions:
             extension.execution_context = execution_context
         runner = schema.create_extensions_runner(execution_context, extensions)
+        errors = result.errors or []
         async with runner.operation():
             execution_context.result = result
-            execution_context.pre_execution_errors = result.errors
-            schema._process_errors(result.errors, execution_context)
+            execution_context.pre_execution_errors = errors
+            internals.process_errors(schema, errors, execution_context)
         final = ExecutionResult(data=result.data, errors=result.errors)
         final.extensions = await runner.get_extensions_results(execution_context)
         return final
@@ -241,36 +200,39 @@ def _is_json(request: Request[Any, Any, Any]) -> bool:
 
 
 def with_fast_post(
-    controller: type[GraphQLController], context_getter: ContextGetter
-) -> type[GraphQLController]:
-    """Return *controller* with the short POST path described in the module docstring."""
+    controller: type[GraphQLController[Any, Any]],
+) -> type[GraphQLController[Any, Any]]:
+    """Return *controller* with the short POST path described in the module docstring.
+
+    The context comes from the ``context_getter`` given to ``make_graphql_controller``,
+    resolved by Litestar as the dependency Strawberry declares for it, so it may ask for
+    other dependencies as Strawberry documents. It must return a ``strawberry.litestar``
+    ``BaseContext``: the short path sets its ``request`` and ``response``.
+    """
     documents = PreparedDocuments(controller.schema)  # type: ignore[arg-type]
+    streams = internals.streams_over_http(controller)
 
     class FastPostController(controller):  # type: ignore[valid-type,misc]
-        def encode_json(self, data: object) -> bytes:
-            return orjson.dumps(data)
-
-        @post(status_code=HTTP_200_OK)
-        async def handle_http_post(self, request: Request[Any, Any, Any]) -> Response[Any]:
-            context = await context_getter(request)
+        async def answer_post(self, request: Request[Any, Any, Any], context: Any) -> Response[Any]:
             sub_response: Response[Any] = Response({})
             context.request = request
             context.response = sub_response
             request_data = None
-            if _is_json(request) and not self._stream_transport_map:
+            if _is_json(request) and not streams:
                 request_data = _request_data(await request.body())
             if request_data is None:
                 # Strawberry's own path: its status codes and messages for everything else.
-                self.temporal_response = sub_response
-                return await self.execute_request(request=request, context=context, root_value=None)
+                return await internals.run_strawberry_post(self, request, context, sub_response)  # type: ignore[no-any-return]
             try:
                 result = await self._execute(request, request_data, context, sub_response)
             except HTTPException as e:
                 return Response(e.reason, status_code=e.status_code, media_type=MediaType.TEXT)
             response_data = await self.process_result(request=request, result=result)
             if result.errors:
-                self._handle_errors(result.errors, response_data)
+                internals.handle_errors(self, result.errors, response_data)
             return self.create_response(response_data=response_data, sub_response=sub_response)
+
+        handle_http_post = post(status_code=HTTP_200_OK)(internals.receiving_context(answer_post))
 
         async def _execute(
             self,
@@ -286,13 +248,6 @@ def with_fast_post(
                     return await documents.execute(
                         document, request_data, _FAST_OPERATIONS[operation.operation], context
                     )
-            return await self.execute_single(
-                request=request,
-                request_adapter=LitestarRequestAdapter(request),
-                sub_response=sub_response,
-                context=context,
-                root_value=None,
-                request_data=request_data,
-            )
+            return await internals.run_single(self, request, request_data, context, sub_response)
 
     return FastPostController

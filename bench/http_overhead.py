@@ -100,25 +100,29 @@ def graphql_body(query: str, operation: str, variables: dict[str, Any]) -> str:
     return json.dumps({"query": query, "operationName": operation, "variables": variables})
 
 
+GRAPHQL_PATHS = {"graphql": "/graphql", "stock": "/graphql-stock"}
+
+
 def request_lines(operation: str, variant: str, session_ids: list[str]) -> list[str]:
     """Return the METHOD<TAB>PATH<TAB>BODY lines replayed by the load generator."""
+    path = GRAPHQL_PATHS.get(variant)
     if operation == "createSession":
-        if variant == "graphql":
-            return [f"POST\t/graphql\t{graphql_body(CREATE_SESSION, 'CreateSession', {})}"]
+        if path:
+            return [f"POST\t{path}\t{graphql_body(CREATE_SESSION, 'CreateSession', {})}"]
         return ["POST\t/plain/sessions\t"]
     lines = []
     for i, sid in enumerate(session_ids):
         if operation == "addProduct":
-            if variant == "graphql":
+            if path:
                 body = graphql_body(
                     ADD_PRODUCT, "AddProduct", {"sessionId": sid, "input": product(i)}
                 )
-                lines.append(f"POST\t/graphql\t{body}")
+                lines.append(f"POST\t{path}\t{body}")
             else:
                 lines.append(f"POST\t/plain/sessions/{sid}/product\t{json.dumps(product(i))}")
-        elif variant == "graphql":
+        elif path:
             body = graphql_body(SESSION_PROGRESS, "SessionProgress", {"sessionId": sid})
-            lines.append(f"POST\t/graphql\t{body}")
+            lines.append(f"POST\t{path}\t{body}")
         else:
             lines.append(f"GET\t/plain/sessions/{sid}/progress\t")
     return lines
@@ -142,47 +146,37 @@ def prepare(stack: Stack, authorization: str) -> list[str]:
             answer = http.post("/plain/sessions").json()
             ids.append(answer["data"]["createSession"]["session"]["sessionId"])
             http.post(f"/plain/sessions/{ids[-1]}/product", json=product(i)).raise_for_status()
-        pairs = {
-            "createSession": (
-                http.post(
-                    "/graphql",
-                    content=graphql_body(CREATE_SESSION, "CreateSession", {}),
-                    headers={"Content-Type": "application/json"},
-                ),
-                http.post("/plain/sessions"),
+        gql_requests = {
+            "createSession": graphql_body(CREATE_SESSION, "CreateSession", {}),
+            "addProduct": graphql_body(
+                ADD_PRODUCT, "AddProduct", {"sessionId": ids[0], "input": product(0)}
             ),
-            "addProduct": (
-                http.post(
-                    "/graphql",
-                    content=graphql_body(
-                        ADD_PRODUCT, "AddProduct", {"sessionId": ids[0], "input": product(0)}
-                    ),
-                    headers={"Content-Type": "application/json"},
-                ),
-                http.post(f"/plain/sessions/{ids[0]}/product", json=product(0)),
-            ),
-            "sessionProgress": (
-                http.post(
-                    "/graphql",
-                    content=graphql_body(
-                        SESSION_PROGRESS, "SessionProgress", {"sessionId": ids[0]}
-                    ),
-                    headers={"Content-Type": "application/json"},
-                ),
-                http.get(f"/plain/sessions/{ids[0]}/progress"),
+            "sessionProgress": graphql_body(
+                SESSION_PROGRESS, "SessionProgress", {"sessionId": ids[0]}
             ),
         }
-    for operation, (graphql, plain) in pairs.items():
-        for variant, response in (("graphql", graphql), ("plain", plain)):
+        answers: dict[str, dict[str, httpx.Response]] = {}
+        for operation, body in gql_requests.items():
+            answers[operation] = {
+                variant: http.post(path, content=body, headers={"Content-Type": "application/json"})
+                for variant, path in GRAPHQL_PATHS.items()
+            }
+        answers["createSession"]["plain"] = http.post("/plain/sessions")
+        answers["addProduct"]["plain"] = http.post(
+            f"/plain/sessions/{ids[0]}/product", json=product(0)
+        )
+        answers["sessionProgress"]["plain"] = http.get(f"/plain/sessions/{ids[0]}/progress")
+    for operation, by_variant in answers.items():
+        for variant, response in by_variant.items():
             if response.status_code != 200 or MARKERS[operation] not in response.text:
                 raise SystemExit(
                     f"{operation} ({variant}) failed: {response.status_code} {response.text}"
                 )
-        if _shape(graphql.json()) != _shape(plain.json()):
-            raise SystemExit(
-                f"{operation}: the plain route's JSON differs from GraphQL's:\n"
-                f"{graphql.text}\n{plain.text}"
-            )
+            if _shape(response.json()) != _shape(by_variant["graphql"].json()):
+                raise SystemExit(
+                    f"{operation}: {variant}'s JSON differs from /graphql's:\n"
+                    f"{by_variant['graphql'].text}\n{response.text}"
+                )
     return ids
 
 
@@ -331,16 +325,16 @@ def print_report(results: list[Result], header: list[str]) -> None:
     print()
     print("GraphQL / plain (throughput: higher is better; p99 and CPU: lower is better)")
     print(
-        f"{'operation':<16}{'conc':>5}{'throughput':>12}{'p50':>8}{'p99':>8}{'CPU/req':>9}"
-        f"{'GraphQL extra CPU':>19}"
+        f"{'operation':<16}{'conc':>5}  {'variant':<8}{'throughput':>12}{'p50':>8}{'p99':>8}"
+        f"{'CPU/req':>9}{'GraphQL extra CPU':>19}"
     )
     by_key = {(r.operation, r.connections, r.variant): r for r in results}
     for r in results:
-        if r.variant != "graphql" or (r.operation, r.connections, "plain") not in by_key:
+        if r.variant == "plain" or (r.operation, r.connections, "plain") not in by_key:
             continue
         p = by_key[(r.operation, r.connections, "plain")]
         print(
-            f"{r.operation:<16}{r.connections:>5}{r.rps / p.rps:>11.2f}{X}"
+            f"{r.operation:<16}{r.connections:>5}  {r.variant:<8}{r.rps / p.rps:>11.2f}{X}"
             f"{r.p50_ms / p.p50_ms:>7.2f}{X}{r.p99_ms / p.p99_ms:>7.2f}{X}"
             f"{r.cpu_us / p.cpu_us:>8.2f}{X}{r.cpu_us - p.cpu_us:>13.0f} µs/req"
         )
@@ -376,7 +370,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="alternations of the variants")
     parser.add_argument("--operations", default="createSession,addProduct,sessionProgress")
     parser.add_argument("--connections", default="1,32")
-    parser.add_argument("--variants", default="graphql,plain")
+    parser.add_argument("--variants", default="graphql,stock,plain")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     args = parser.parse_args()
     operations = args.operations.split(",")

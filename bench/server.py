@@ -1,17 +1,19 @@
-"""The app as `orchestrator serve` runs it, plus the benchmark's plain routes (benchmark only).
+"""The app as `orchestrator serve` runs it, plus the benchmark's extra routes (benchmark only).
 
     python -m bench.server --port P --redis-url URL --dataverse-url URL \
         --dataverse-token T --jwt-secret S
+
+Besides the app's /graphql it mounts the plain routes of bench/plain_routes.py and, at
+/graphql-stock, Strawberry's controller without the fast POST path (variant ``stock``).
 """
 
 from __future__ import annotations
 
 import argparse
 
-import uvicorn
-
-from app import create_app
+from app import create_app, graphql_controller
 from bench.plain_routes import PLAIN_ROUTES
+from cli import run_server, server_config
 from settings import Settings
 
 
@@ -33,17 +35,12 @@ def main() -> None:
         log_level=args.log_level.upper(),
     )
     app = create_app(settings)
-    for handler in PLAIN_ROUTES:
+    for handler in [
+        *PLAIN_ROUTES,
+        graphql_controller(settings, path="/graphql-stock", fast_post=False),
+    ]:
         app.register(handler)
-    # The same server settings as `orchestrator serve` (cli._serve).
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=args.port,
-        log_level=args.log_level,
-        ws_per_message_deflate=False,
-        timeout_graceful_shutdown=10,
-    )
+    run_server(server_config(app, port=args.port, log_level=args.log_level))
 
 
 if __name__ == "__main__":

@@ -15,10 +15,11 @@ from schema.events import TERMINAL, SessionEvent, SessionEventType
 from services.errors import (
     AuthenticationError,
     AuthError,
+    ServerShuttingDownError,
     SessionNotFoundError,
     SessionStoreUnavailableError,
 )
-from services.events import DraftEvent, EventHub, ServerShuttingDownError, Signal
+from services.events import DraftEvent, EventHub, Signal
 from services.models import Draft, Principal, SessionState
 from services.sessions import SessionService
 

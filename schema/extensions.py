@@ -14,20 +14,23 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
-from strawberry.extensions.max_aliases import create_validator as alias_limit
-from strawberry.extensions.query_depth_limiter import create_validator as depth_limit
 
-from services.errors import ServiceError
+from schema.internals import validation_rules
+from services.errors import INTERNAL_ERROR, ServiceError
 
 logger = logging.getLogger("orchestrator.graphql")
 
 # Built once: a rule class created per request would change the validation cache key
-# on every request and defeat the cache (strawberry issue #4635, tech-notes A3).
-VALIDATION_RULES = [depth_limit(10, None, None), alias_limit(15)]
+# on every request and defeat the cache (strawberry issue #4635).
+VALIDATION_RULES = validation_rules(max_depth=10, max_aliases=15)
 
 
 class ErrorPolicy(MaskErrors):
-    """Give expected failures their code; mask and log everything else with the operation id."""
+    """Give expected failures their code; mask and log everything else with the operation id.
+
+    A ServiceError that names no code of its own (the base code INTERNAL_ERROR) was not
+    meant for the caller either: it is masked like any other unexpected error.
+    """
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=lambda _: True)
@@ -36,7 +39,7 @@ class ErrorPolicy(MaskErrors):
         original = error.original_error
         if original is None or isinstance(original, GraphQLError):
             return error  # parse/validation errors and errors raised on purpose
-        if isinstance(original, ServiceError):
+        if isinstance(original, ServiceError) and original.code != INTERNAL_ERROR:
             return GraphQLError(
                 original.message,
                 nodes=error.nodes,

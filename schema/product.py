@@ -9,7 +9,7 @@ import strawberry
 
 from schema.dynamic import make_class
 from schema.enums import CHOICE_ENUMS
-from schema.inputs import flat_input
+from schema.internals import flat_input
 from schema.scalars import Money, Percent
 from services.catalog import FieldKind, ProductField, product_fields
 
@@ -46,7 +46,7 @@ ProductInput = strawberry.input(
         "reported together in userErrors. Calling addProduct again replaces the product."
     ),
 )
-# Strawberry's per-field argument conversion cost ~0.5 ms a request (schema/inputs.py).
+# Strawberry's per-field argument conversion cost ~0.5 ms a request (schema/internals.py).
 flat_input(ProductInput)
 
 Product = strawberry.type(

@@ -8,7 +8,7 @@ import strawberry
 
 from schema.dynamic import make_class
 from schema.enums import CHOICE_ENUMS
-from schema.inputs import flat_input
+from schema.internals import flat_input
 from services.catalog import target_fields
 
 
@@ -39,7 +39,7 @@ AudienceTargetInput = strawberry.input(
         "Calling configureTarget again replaces the whole target."
     ),
 )
-# Strawberry's per-field argument conversion cost ~0.5 ms a request (schema/inputs.py).
+# Strawberry's per-field argument conversion cost ~0.5 ms a request (schema/internals.py).
 flat_input(AudienceTargetInput)
 
 AudienceTarget = strawberry.type(

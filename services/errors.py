@@ -12,7 +12,11 @@ ServiceError
 │   ├── AuthenticationError        UNAUTHENTICATED
 │   └── PermissionDeniedError      FORBIDDEN
 ├── SessionStoreUnavailableError   SERVICE_UNAVAILABLE (Redis down)
+├── ServerShuttingDownError        SERVICE_UNAVAILABLE (this process stops serving)
 └── DataverseError                 commit failures, see services/dataverse/errors.py
+
+A ServiceError that names no code of its own keeps the base code INTERNAL_ERROR, which
+never reaches a caller: the GraphQL error policy masks it like any unexpected error.
 """
 
 from __future__ import annotations
@@ -30,10 +34,13 @@ class FieldError:
     code: str = "VALIDATION_FAILED"
 
 
+INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
 class ServiceError(Exception):
     """Base of every error the services raise on purpose."""
 
-    code: ClassVar[str] = "INTERNAL_ERROR"
+    code: ClassVar[str] = INTERNAL_ERROR
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -141,3 +148,12 @@ class SessionStoreUnavailableError(ServiceError):
             "The session store is temporarily unavailable; nothing was changed. "
             "Try again in a few seconds."
         )
+
+
+class ServerShuttingDownError(ServiceError):
+    """The process stops serving; the client should reconnect (to another instance)."""
+
+    code: ClassVar[str] = "SERVICE_UNAVAILABLE"
+
+    def __init__(self) -> None:
+        super().__init__("The server is shutting down; subscribe again to continue.")

@@ -8,12 +8,12 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, ClassVar
+from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 
-from services.errors import ServiceError
+from services.errors import ServerShuttingDownError
 from services.models import Draft
 
 logger = logging.getLogger("orchestrator.events")
@@ -24,15 +24,6 @@ class Signal(Enum):
 
     RESYNC = "RESYNC"  # events may have been missed: re-read the draft
     CLOSED = "CLOSED"  # the process is shutting down
-
-
-class ServerShuttingDownError(ServiceError):
-    """The process stops serving; the client should reconnect (to another instance)."""
-
-    code: ClassVar[str] = "SERVICE_UNAVAILABLE"
-
-    def __init__(self) -> None:
-        super().__init__("The server is shutting down; subscribe again to continue.")
 
 
 @dataclass(slots=True)

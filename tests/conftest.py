@@ -15,6 +15,7 @@ from litestar import Litestar
 from redis.asyncio import Redis
 
 from app import create_app
+from cli import server_config
 from emulator.testing import EmulatorControl
 from services.auth import mint_token
 from settings import Settings
@@ -144,15 +145,7 @@ class GraphQLClient:
 @asynccontextmanager
 async def serve_app(app: Litestar) -> AsyncIterator[tuple[str, uvicorn.Server]]:
     """Run *app* under uvicorn on a free port in this event loop; yield its URL and server."""
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="on",
-        ws_per_message_deflate=False,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, port=0))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

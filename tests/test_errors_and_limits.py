@@ -5,10 +5,20 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from graphql import GraphQLError
 from redis.asyncio import Redis
 
+from schema.extensions import ErrorPolicy
+from services.errors import (
+    INTERNAL_ERROR,
+    AuthError,
+    ServerShuttingDownError,
+    ServiceError,
+    SessionNotFoundError,
+)
 from settings import Settings
 from tests.conftest import GraphQLClient
 from tests.graphql_documents import SESSION_PROGRESS
@@ -68,3 +78,28 @@ def test_env_example_and_readme_document_every_setting() -> None:
 
     assert settings - documented_env == set()
     assert settings - documented_readme == set()
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ServiceError("a bare service error"), "INTERNAL_SERVER_ERROR"),
+        (AuthError("an auth error without a code of its own"), "INTERNAL_SERVER_ERROR"),
+        (SessionNotFoundError(), "SESSION_NOT_FOUND"),
+        (ServerShuttingDownError(), "SERVICE_UNAVAILABLE"),
+    ],
+    ids=["base", "auth-base", "session-not-found", "shutting-down"],
+)
+def test_the_error_policy_never_sends_the_base_code(error: Exception, code: str) -> None:
+    # given the policy of one operation
+    policy = ErrorPolicy()
+    policy.execution_context = SimpleNamespace(context=SimpleNamespace(operation_id="op-1"))  # type: ignore[assignment]
+
+    # when
+    sent = policy.anonymise_error(GraphQLError(str(error), original_error=error))
+
+    # then
+    assert sent.extensions == (
+        {"code": code, "operationId": "op-1"} if code == "INTERNAL_SERVER_ERROR" else {"code": code}
+    )
+    assert INTERNAL_ERROR not in str(sent.formatted)

@@ -14,7 +14,8 @@ import resolvers.subscriptions
 from resolvers.subscriptions import session_events
 from schema.events import SessionEventType
 from services.auth import AuthConfig, TokenVerifier
-from services.events import EventHub, ServerShuttingDownError
+from services.errors import ServerShuttingDownError
+from services.events import EventHub
 from services.expiry import ExpirySweeper
 from services.models import CommitResult, Principal
 from services.sessions import SessionService

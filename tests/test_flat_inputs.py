@@ -1,4 +1,4 @@
-"""schema.inputs.flat_input builds the same input objects as Strawberry's own conversion."""
+"""schema.internals.flat_input builds the same input objects as Strawberry's own conversion."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 from graphql import coerce_input_value
-from strawberry.types.arguments import convert_argument
+from strawberry.types import get_object_definition
 
-from schema import schema
+from api import schema
+from schema.internals import convert_argument, graphql_core_schema
 from schema.product import ProductInput
 from schema.target import AudienceTargetInput
 from tests.graphql_documents import product_input
@@ -25,7 +26,7 @@ CASES = [
 
 
 def _convert(cls: type, value: dict[str, Any]) -> Any:
-    coerced = coerce_input_value(value, schema._schema.get_type(cls.__name__))
+    coerced = coerce_input_value(value, graphql_core_schema(schema).get_type(cls.__name__))
     return coerced, convert_argument(
         coerced, cls, schema.schema_converter.scalar_registry, schema.config
     )
@@ -36,7 +37,7 @@ def _convert(cls: type, value: dict[str, Any]) -> Any:
 )
 def test_flat_input_builds_what_strawberry_builds(cls: type, value: dict[str, Any]) -> None:
     # given
-    definition = cls.__strawberry_definition__
+    definition = get_object_definition(cls, strict=True)
     assert definition.from_input is not None
     _, fast = _convert(cls, value)
     hook, definition.from_input = definition.from_input, None

@@ -1,4 +1,8 @@
-"""Root types (Query, Mutation) and the assembled schema."""
+"""The GraphQL schema: root types with each field wired to its resolver; ``api.schema``.
+
+Imports flow one way: this module -> resolvers/ -> schema/ (types) -> services/. The types
+never import a resolver, so there is no cycle to hide.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +28,8 @@ from resolvers.sessions import (
 from resolvers.subscriptions import resolve_session_state_changed
 from schema.catalog import Catalog
 from schema.events import SessionEvent
-from schema.execution import ExecutionContext
 from schema.extensions import EXTENSIONS
+from schema.internals import ExecutionContext
 from schema.payloads import (
     AddProductPayload,
     CancelSessionPayload,
