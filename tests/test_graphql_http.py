@@ -40,6 +40,7 @@ from tests.graphql_documents import (
     SESSION_PROGRESS,
     product_input,
 )
+from tests.test_catalog import CATALOG
 
 pytestmark = pytest.mark.anyio
 
@@ -204,6 +205,7 @@ async def _walk(url: str, fields: set[str]) -> list[tuple[str, Answer]]:
         created = await send("createSession", CREATE_SESSION)
         sid = created["data"]["createSession"]["session"]["sessionId"]
         await send("mySessions", MY_SESSIONS)
+        await send("catalog", CATALOG)
         await send("session", SESSION, sessionId=sid)
         await send("sessionProgress", SESSION_PROGRESS, sessionId=sid)
         await send("configureTarget before a product", CONFIGURE_TARGET, sessionId=sid, input={})
