@@ -55,7 +55,8 @@ class Query:
     )
     my_sessions: list[Session] = strawberry.field(
         resolver=resolve_my_sessions,
-        description="Your open (uncommitted, unexpired) sessions, newest first.",
+        description="Your open (uncommitted, unexpired) sessions, newest first, one page "
+        "at a time: `limit` of them (at most 50) after skipping `offset`.",
     )
     catalog: Catalog = strawberry.field(
         resolver=resolve_catalog,

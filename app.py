@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
@@ -14,6 +13,7 @@ from litestar import Litestar, Response, get
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
@@ -37,8 +37,13 @@ from services.dataverse import (
 from services.errors import SessionStoreUnavailableError
 from services.events import EventHub
 from services.expiry import ExpirySweeper
+from services.ratelimit import MutationRateLimiter, RateLimit
 from services.sessions import SessionService
 from settings import Settings, load_settings
+from telemetry import metrics
+from telemetry.context import current_operation_id
+from telemetry.http import ProcessLogging, metrics_endpoint, observe_graphql
+from telemetry.tracing import Tracing, tracing_from_settings
 
 
 def build_redis(url: str) -> Redis:
@@ -77,7 +82,7 @@ def build_verifier(settings: Settings) -> TokenVerifier:
     )
 
 
-def build_dataverse(settings: Settings) -> DataverseClient:
+def build_dataverse(settings: Settings, tracing: Tracing | None = None) -> DataverseClient:
     """Return the process's Dataverse client: a static token (emulator) or client credentials."""
     url = str(settings.dataverse_url).rstrip("/")
     auth: httpx.Auth
@@ -91,8 +96,11 @@ def build_dataverse(settings: Settings) -> DataverseClient:
             client_secret=settings.dataverse_client_secret.get_secret_value(),
             resource_url=url,
         )
+    http = build_http_client(url, auth, settings.dataverse_timeout_seconds)
+    if tracing is not None:
+        tracing.instrument_http(http)
     return DataverseClient(
-        build_http_client(url, auth, settings.dataverse_timeout_seconds),
+        http,
         retrying=retry_policy(settings.commit_max_attempts, settings.commit_max_wait_seconds),
     )
 
@@ -113,9 +121,10 @@ async def provide_context(request: ASGIConnection[Any, Any, Any, State]) -> Cont
         sessions=state.sessions,
         commits=state.commits,
         verifier=state.verifier,
-        operation_id=uuid.uuid4().hex,
+        operation_id=current_operation_id(),
         authorization=request.headers.get("authorization"),
         events=state.events,
+        rate_limiter=state.rate_limiter,
     )
 
 
@@ -174,23 +183,35 @@ async def ready(state: State) -> Response[dict[str, str]]:
     return Response({"status": "ok"})
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, tracing: Tracing | None = None) -> Litestar:
     """Build the application from *settings* (read from the environment when None).
 
     Logging and the garbage collector belong to the process, so the entry point
-    (``cli.py``) sets them up, not this factory.
+    (``cli.py``) sets them up, not this factory. Traces go where *tracing* sends them
+    (tests), else to OTEL_EXPORTER_OTLP_ENDPOINT when it is set.
     """
     settings = settings or load_settings()
+    if tracing is None and settings.otel_exporter_otlp_endpoint is not None:
+        tracing = tracing_from_settings(str(settings.otel_exporter_otlp_endpoint))
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # Each client is closed on the way out, also when a later step of start-up fails.
         async with AsyncExitStack() as stack:
+            stack.callback(metrics.process_exited)
+            if tracing is not None:
+                stack.callback(tracing.shutdown)
             redis = build_redis(settings.require_redis_url())
             stack.push_async_callback(redis.aclose)
-            dataverse = build_dataverse(settings)
+            if tracing is not None:
+                tracing.instrument_redis(redis)
+            dataverse = build_dataverse(settings, tracing)
             stack.push_async_callback(dataverse.aclose)
-            sessions = SessionService(redis, ttl=timedelta(seconds=settings.session_ttl_seconds))
+            sessions = SessionService(
+                redis,
+                ttl=timedelta(seconds=settings.session_ttl_seconds),
+                max_open_drafts=settings.max_open_drafts,
+            )
             events = EventHub(redis, sessions.events_channel)
             stack.push_async_callback(events.close)
             await events.start()
@@ -202,11 +223,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
             app.state.verifier = build_verifier(settings)
             app.state.commits = CommitService(sessions, dataverse, commit_policy(settings))
             app.state.events = events
+            app.state.rate_limiter = MutationRateLimiter(
+                redis, RateLimit(settings.mutation_rate_per_second, settings.mutation_burst)
+            )
             yield
 
     return Litestar(
-        route_handlers=[graphql_controller(settings), health, ready],
+        route_handlers=[graphql_controller(settings), health, ready, metrics_endpoint],
         lifespan=[lifespan],
-        logging_config=None,  # the process's (cli.configure_logging), not Litestar's default
+        middleware=[DefineMiddleware(observe_graphql, tracing=tracing)],
+        # The process's (telemetry.logs, set up by cli.py), not Litestar's default; Litestar
+        # still logs the exceptions it catches.
+        logging_config=ProcessLogging(),
         debug=False,
     )

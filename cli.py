@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import logging
 import os
 import secrets
 import shutil
@@ -27,14 +26,15 @@ if TYPE_CHECKING:
 DEV_USER = "dev-admin"
 
 
-def configure_logging(level: str) -> None:
-    """Send the process's log records to stderr at *level* (the app factory leaves logging be)."""
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        force=True,
-    )
+def configure_logging(level: str, log_format: str = "console") -> None:
+    """Send the process's log records to stderr at *level*, as json or console lines.
+
+    The one place the process's log handlers are set up: the app factory, Litestar and
+    uvicorn only log (telemetry/logs.py).
+    """
+    from telemetry.logs import configure_logging as configure
+
+    configure(level, "json" if log_format == "json" else "console")
 
 
 async def _freeze_startup_objects() -> None:
@@ -60,6 +60,8 @@ def server_config(
         host=host,
         port=port,
         log_level=log_level.lower(),
+        log_config=None,  # configure_logging owns the handlers
+        access_log=False,  # telemetry.http logs each GraphQL request with its fields
         lifespan="on",
         # permessage-deflate costs ~40 KB per websocket (docs/design/websocket-memory.md).
         ws_per_message_deflate=False,
@@ -87,7 +89,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format or "json")
     _serve(settings, args.host, args.port)
 
 
@@ -195,7 +197,7 @@ async def _run_dev(args: argparse.Namespace) -> None:
                 "             DATAVERSE_CLIENT_ID and DATAVERSE_CLIENT_SECRET; run this again.",
             ]
         settings = load_settings(**overrides)
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format or "console")
         token = mint_token(
             secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else "",
             subject=DEV_USER,

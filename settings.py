@@ -87,6 +87,35 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level."
     )
+    log_format: Literal["json", "console"] | None = Field(
+        default=None,
+        description="json (one object per line) or console (a line for a person); "
+        "unset: json for `serve`, console for `dev`.",
+    )
+    otel_exporter_otlp_endpoint: HttpUrl | None = Field(
+        default=None,
+        description="OpenTelemetry collector (OTLP over HTTP, e.g. http://localhost:4318); "
+        "tracing is off when unset.",
+    )
+    mutation_rate_per_second: float = Field(
+        default=20,
+        gt=0,
+        le=10_000,
+        description="Mutations one user may run per second, across all instances.",
+    )
+    mutation_burst: int = Field(
+        default=40,
+        ge=1,
+        le=100_000,
+        description="Mutations one user may run at once above the rate before RATE_LIMITED.",
+    )
+    max_open_drafts: int = Field(
+        default=20,
+        ge=1,
+        le=10_000,
+        description="Open (uncommitted, unexpired) drafts one user may hold; "
+        "createSession answers TOO_MANY_DRAFTS past it.",
+    )
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, TypeVar
 
+from graphql import GraphQLError, OperationType
+
 from schema.context import Info
 from schema.enums import ErrorCode
 from schema.payloads import UserError
 from schema.session import Session
-from services.errors import AuthenticationError, AuthError, UserInputError
+from services.errors import AuthenticationError, AuthError, RateLimitedError, UserInputError
 from services.models import Draft, Principal
+from telemetry.context import note_operation, note_session, note_user
 
 P = TypeVar("P")
 
@@ -20,8 +24,14 @@ _HTTP_STATUS = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403}
 
 
 async def authenticate(info: Info) -> Principal:
-    """Return the caller, checking the token (and so the privilege) on every operation."""
+    """Return the caller, checking the token (and so the privilege) on every operation.
+
+    Each root field of a mutation also counts once against the caller's rate limit
+    (mutation resolvers call this once).
+    """
     context = info.context
+    operation = info.operation
+    note_operation(operation.name.value if operation.name else None, operation.operation.value)
     try:
         principal = context.principal
         if principal is None:
@@ -34,7 +44,27 @@ async def authenticate(info: Info) -> Principal:
         if context.response is not None:
             context.response.status_code = _HTTP_STATUS[exc.code]
         raise
+    note_user(principal.user_id)
+    if (
+        operation.operation is OperationType.MUTATION
+        and info.path.prev is None
+        and context.rate_limiter is not None
+    ):
+        await _count_mutation(info, principal)
     return principal
+
+
+async def _count_mutation(info: Info, principal: Principal) -> None:
+    try:
+        await info.context.rate_limiter.acquire(principal)  # type: ignore[union-attr]
+    except RateLimitedError as exc:
+        retry_after = round(exc.retry_after, 3)
+        if info.context.response is not None:
+            info.context.response.status_code = 429
+            info.context.response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+        raise GraphQLError(
+            exc.message, extensions={"code": exc.code, "retryAfter": retry_after}
+        ) from None
 
 
 def user_errors(exc: UserInputError) -> list[UserError]:
@@ -71,4 +101,5 @@ async def session_mutation(
         draft = await change(principal)
     except UserInputError as exc:
         return payload(session=None, user_errors=user_errors(exc), operation_id=operation_id)
+    note_session(draft.session_id)
     return payload(session=Session.from_draft(draft), user_errors=[], operation_id=operation_id)

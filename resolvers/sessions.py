@@ -22,6 +22,9 @@ from services.errors import SessionNotFoundError, UserInputError
 from services.models import Draft
 from services.progress import progress_of
 from services.validation import validate_product, validate_target
+from telemetry.context import note_session
+
+MAX_PAGE = 50
 
 SessionId = Annotated[
     strawberry.ID, strawberry.argument(description="The session, as returned by createSession.")
@@ -53,6 +56,7 @@ async def resolve_add_product(
     ],
     expected_version: ExpectedVersion = None,
 ) -> AddProductPayload:
+    note_session(str(session_id))
     sessions = info.context.sessions
 
     async def change(principal: Any) -> Draft:
@@ -78,6 +82,7 @@ async def resolve_configure_target(
     ],
     expected_version: ExpectedVersion = None,
 ) -> ConfigureTargetPayload:
+    note_session(str(session_id))
     sessions = info.context.sessions
 
     async def change(principal: Any) -> Draft:
@@ -92,6 +97,7 @@ async def resolve_configure_target(
 async def resolve_cancel_session(
     info: Info, session_id: SessionId, expected_version: ExpectedVersion = None
 ) -> CancelSessionPayload:
+    note_session(str(session_id))
     principal = await authenticate(info)
     operation_id = info.context.operation_id
     try:
@@ -111,6 +117,7 @@ async def resolve_cancel_session(
 
 
 async def _load(info: Info, session_id: strawberry.ID) -> Draft:
+    note_session(str(session_id))
     principal = await authenticate(info)
     try:
         return await info.context.sessions.get(principal, str(session_id))
@@ -130,6 +137,22 @@ async def resolve_session_progress(info: Info, session_id: SessionId) -> Session
     return SessionProgress.from_progress(progress_of(draft))
 
 
-async def resolve_my_sessions(info: Info) -> list[Session]:
+async def resolve_my_sessions(
+    info: Info,
+    limit: Annotated[
+        int,
+        strawberry.argument(description=f"How many sessions to return, 1 to {MAX_PAGE}."),
+    ] = 20,
+    offset: Annotated[
+        int,
+        strawberry.argument(description="How many of the newest sessions to skip first."),
+    ] = 0,
+) -> list[Session]:
     principal = await authenticate(info)
-    return [Session.from_draft(d) for d in await info.context.sessions.list_open(principal)]
+    if not 1 <= limit <= MAX_PAGE or offset < 0:
+        raise GraphQLError(
+            f"limit must be between 1 and {MAX_PAGE} and offset at least 0.",
+            extensions={"code": "BAD_USER_INPUT"},
+        )
+    drafts = await info.context.sessions.list_open(principal, offset=offset, limit=limit)
+    return [Session.from_draft(d) for d in drafts]

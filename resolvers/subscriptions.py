@@ -22,6 +22,8 @@ from services.errors import (
 from services.events import DraftEvent, EventHub, Signal
 from services.models import Draft, Principal, SessionState
 from services.sessions import SessionService
+from telemetry.context import note_session
+from telemetry.metrics import counted_stream
 
 # EXPIRED comes from the sweeper; if that notice is lost (pub/sub is at-most-once), look
 # for ourselves this long after expiresAt.
@@ -40,6 +42,7 @@ async def accept_connection(context: Context) -> None:
 async def resolve_session_state_changed(
     info: Info, session_id: SessionId
 ) -> AsyncGenerator[SessionEvent, None]:
+    note_session(str(session_id))
     principal = await authenticate(info)
     context = info.context
     if context.events is None:
@@ -48,7 +51,8 @@ async def resolve_session_state_changed(
     # message and no data. The stream reads the draft again once it is registered.
     async with context.events.read_slots:
         await context.sessions.get(principal, str(session_id))
-    return session_events(context.events, context.sessions, principal, str(session_id))
+    stream = session_events(context.events, context.sessions, principal, str(session_id))
+    return counted_stream(stream, lambda event: event.type.value)
 
 
 async def session_events(

@@ -11,6 +11,7 @@ from services.auth import TokenVerifier
 from services.commit import CommitService
 from services.events import EventHub
 from services.models import Principal
+from services.ratelimit import MutationRateLimiter
 from services.sessions import SessionService
 
 
@@ -27,6 +28,8 @@ class Context(BaseContext, kw_only=True):
     principal: Principal | None = None
     # Live draft events for subscriptions (services/events.py); one hub per process.
     events: EventHub | None = None
+    # Counts each user's mutations (services/ratelimit.py); None: no limit.
+    rate_limiter: MutationRateLimiter | None = None
 
     def credentials(self) -> str | None:
         """Return the Authorization value: the header, else the connection_init payload's."""

@@ -55,6 +55,11 @@ class ErrorCode(Enum):
         description="Dataverse rejected the product or target; nothing was written. Fix the "
         "draft and commit again.",
     )
+    TOO_MANY_DRAFTS = strawberry.enum_value(
+        "TOO_MANY_DRAFTS",
+        description="You hold as many open drafts as allowed (MAX_OPEN_DRAFTS): commit or "
+        "cancel one first.",
+    )
     DATAVERSE_UNAVAILABLE = strawberry.enum_value(
         "DATAVERSE_UNAVAILABLE",
         description="Dataverse stayed busy or unreachable through every retry; the message "

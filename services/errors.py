@@ -7,10 +7,12 @@ ServiceError
 │   ├── InvalidStateError          INVALID_STATE
 │   ├── StaleVersionError          STALE_VERSION
 │   ├── ProductCodeTakenError      PRODUCT_CODE_TAKEN
-│   └── CommitInProgressError      COMMIT_IN_PROGRESS
+│   ├── CommitInProgressError      COMMIT_IN_PROGRESS
+│   └── TooManyDraftsError         TOO_MANY_DRAFTS (the open-draft cap, MAX_OPEN_DRAFTS)
 ├── AuthError                      top-level GraphQL errors
 │   ├── AuthenticationError        UNAUTHENTICATED
 │   └── PermissionDeniedError      FORBIDDEN
+├── RateLimitedError               RATE_LIMITED (mutations too fast; carries retry_after)
 ├── SessionStoreUnavailableError   SERVICE_UNAVAILABLE (Redis down)
 ├── ServerShuttingDownError        SERVICE_UNAVAILABLE (this process stops serving)
 └── DataverseError                 commit failures, see services/dataverse/errors.py
@@ -120,6 +122,32 @@ class CommitInProgressError(UserInputError):
     """Another commit of the same draft is running."""
 
     code: ClassVar[str] = "COMMIT_IN_PROGRESS"
+
+
+class TooManyDraftsError(UserInputError):
+    """The caller already holds as many open drafts as allowed."""
+
+    code: ClassVar[str] = "TOO_MANY_DRAFTS"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"You already have {limit} open drafts, the most allowed: commit or cancel one "
+            "(mySessions lists them), or wait for one to expire."
+        )
+        self.limit = limit
+
+
+class RateLimitedError(ServiceError):
+    """The caller sent mutations faster than the limit allows; retry after ``retry_after``."""
+
+    code: ClassVar[str] = "RATE_LIMITED"
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(
+            f"Too many changes in a short time: try again in {retry_after:.2f} s. "
+            "Nothing was changed."
+        )
+        self.retry_after = retry_after
 
 
 class AuthError(ServiceError):

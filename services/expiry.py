@@ -7,6 +7,7 @@ import contextlib
 import logging
 
 from services.sessions import SessionService
+from telemetry import metrics
 
 logger = logging.getLogger("orchestrator.expiry")
 
@@ -57,6 +58,8 @@ class ExpirySweeper:
             logger.info("expiry sweep recovered")
             self._failing = False
         self.fired += len(fired)
+        # Each notice fires once across instances, so every instance may count what it fired.
+        metrics.DRAFTS_EXPIRED.inc(sum(1 for notice in fired if notice.startswith("expired:")))
         return fired
 
     async def _run(self) -> None:

@@ -21,12 +21,16 @@ from services.errors import (
     SessionNotFoundError,
     SessionStoreUnavailableError,
     StaleVersionError,
+    TooManyDraftsError,
 )
 from services.models import Draft, Principal, SessionState
+from telemetry import metrics
 
 T = TypeVar("T")
 
 _SCRIPT = resources.files("services.lua").joinpath("draft.lua").read_text("utf-8")
+# Drafts read per MGET when listing a user's drafts.
+_LIST_CHUNK = 50
 
 
 class LeaseLostError(Exception):
@@ -109,9 +113,11 @@ class SessionService:
         *,
         ttl: timedelta = timedelta(hours=2),
         keys: KeySpace | None = None,
+        max_open_drafts: int | None = None,
     ) -> None:
         self._redis = redis
         self._ttl_ms = int(ttl.total_seconds() * 1000)
+        self._max_open = max_open_drafts
         self.keys = keys or KeySpace()
         self._script = redis.register_script(_SCRIPT)
 
@@ -140,21 +146,37 @@ class SessionService:
             raise SessionNotFoundError
         return draft
 
-    async def list_open(self, principal: Principal) -> list[Draft]:
-        """Return the caller's drafts that have not expired, newest first."""
+    async def list_open(
+        self, principal: Principal, *, offset: int = 0, limit: int | None = None
+    ) -> list[Draft]:
+        """Return the caller's drafts that have not expired, newest first.
+
+        With *limit*, one page: at most *limit* drafts after the first *offset*. Only the
+        drafts up to the end of the page are read from Redis.
+        """
         index = self.keys.owner(Owner.of(principal))
+        # Scored by expiresAt, creation time plus the TTL: highest first is newest first.
         ids = await self._call(
             lambda: self._redis.zrange(index, "+inf", "(0", byscore=True, desc=True)
         )
-        if not ids:
-            return []
-        raws = await self._call(lambda: self._redis.mget([self.keys.draft(i) for i in ids]))
-        drafts = [Draft.model_validate_json(r) for r in raws if r is not None]
-        return sorted(
-            (d for d in drafts if d.state is not SessionState.COMMITTED),
-            key=lambda d: d.created_at_ms,
-            reverse=True,
-        )
+        page: list[Draft] = []
+        skipped = 0
+        for start in range(0, len(ids), _LIST_CHUNK):
+            chunk = [self.keys.draft(i) for i in ids[start : start + _LIST_CHUNK]]
+            raws = await self._call(lambda keys=chunk: self._redis.mget(keys))
+            for raw in raws:
+                if raw is None:
+                    continue  # expired since the index was read
+                draft = Draft.model_validate_json(raw)
+                if draft.state is SessionState.COMMITTED:
+                    continue
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                page.append(draft)
+                if limit is not None and len(page) >= limit:
+                    return page
+        return page
 
     # -- workflow steps ---------------------------------------------------------
 
@@ -165,8 +187,11 @@ class SessionService:
             "ttlMs": self._ttl_ms,
             "privilege": int(principal.privilege),
             "operationId": operation_id,
+            "maxOpen": self._max_open,
         }
-        return await self._apply("create", principal, args["sessionId"], args)
+        draft = await self._apply("create", principal, args["sessionId"], args)
+        metrics.DRAFTS_CREATED.inc()
+        return draft
 
     async def add_product(
         self,
@@ -213,7 +238,7 @@ class SessionService:
         self, principal: Principal, session_id: str, *, expected_version: int | None = None
     ) -> Draft:
         """Delete the draft and release its product code."""
-        return await self._apply(
+        draft = await self._apply(
             "cancel",
             principal,
             session_id,
@@ -221,6 +246,8 @@ class SessionService:
             expected_version=expected_version,
             action="cancel the session",
         )
+        metrics.DRAFTS_CANCELLED.inc()
+        return draft
 
     # -- commit bookkeeping (used by the commit service) ----------------------------
 
@@ -379,4 +406,6 @@ def _error(reply: dict[str, Any], action: str, expected_version: int | None) -> 
             return LeaseLostError(Draft.model_validate(reply["draft"]))
         case "INVALID_STATE":
             return _invalid_state(state, action)
+        case "TOO_MANY_DRAFTS":
+            return TooManyDraftsError(int(reply["limit"]))
     return RuntimeError(f"unexpected reply from the draft script: {reply}")

@@ -166,8 +166,8 @@ def validate_target(raw: Mapping[str, list[int] | None]) -> AudienceTargetData: 
         selected = raw.get(field.api)
         if selected is None:
             continue
-        selected = [int(v) for v in selected]
         if len(selected) > field.max_items:
+            # Refused before any other work on it: the list can be long (issue 11).
             errors.append(
                 FieldError(
                     _path(field.api),
@@ -175,9 +175,15 @@ def validate_target(raw: Mapping[str, list[int] | None]) -> AudienceTargetData: 
                     f"(you chose {len(selected)}).",
                 )
             )
+            continue
+        selected = [int(v) for v in selected]
         names = {c.value: c.name for c in choice_sets()[field.choices]}
         unknown = [v for v in selected if v not in names]
-        repeated = sorted({names.get(v, str(v)) for v in selected if selected.count(v) > 1})
+        seen: set[int] = set()
+        repeated_values: set[int] = set()
+        for value in selected:  # a set, not list.count: linear in the list's length
+            (repeated_values if value in seen else seen).add(value)
+        repeated = sorted(names.get(v, str(v)) for v in repeated_values)
         if unknown:
             errors.append(FieldError(_path(field.api), f"{field.api} has no option {unknown[0]}."))
         if repeated:

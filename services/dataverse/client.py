@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -27,6 +28,7 @@ from services.dataverse.errors import (
 from services.dataverse.mapping import PRODUCTS, TARGETS, canonical_guid
 from services.dataverse.records import ProductRecord, ProductRef, TargetRecord
 from services.dataverse.retry import retry_policy
+from telemetry import metrics
 
 API_PATH = "/api/data/v9.2/"
 T = TypeVar("T")
@@ -100,7 +102,9 @@ class DataverseClient:
             select="osot_table_productid,osot_product_code",
             top="1",
         )
-        body = await self._retry(self._get_json, url, f"look up product code {code}")
+        body = await self._retry(
+            self._get_json, url, f"look up product code {code}", operation="find_product_by_code"
+        )
         rows = body.get("value") if isinstance(body, dict) else None
         if not rows:
             return None
@@ -111,7 +115,9 @@ class DataverseClient:
         """Return the product with this GUID, or None if it does not exist."""
         guid = canonical_guid(guid)
         url = f"{PRODUCTS}({guid})?" + _query(select=_PRODUCT_SELECT)
-        row = await self._retry(self._get_json, url, f"read product {guid}", missing_ok=True)
+        row = await self._retry(
+            self._get_json, url, f"read product {guid}", operation="get_product", missing_ok=True
+        )
         if row is None:
             return None
         return ProductRecord(
@@ -126,7 +132,11 @@ class DataverseClient:
         guid = canonical_guid(guid)
         url = f"{TARGETS}({guid})?" + _query(select=_TARGET_SELECT)
         row = await self._retry(
-            self._get_json, url, f"read audience target {guid}", missing_ok=True
+            self._get_json,
+            url,
+            f"read audience target {guid}",
+            operation="get_target",
+            missing_ok=True,
         )
         if row is None:
             return None
@@ -154,6 +164,7 @@ class DataverseClient:
             "POST",
             "$batch",
             action,
+            operation="create_product_with_target",
             content=batch.body,
             headers={"Content-Type": batch.content_type},
         )
@@ -196,8 +207,10 @@ class DataverseClient:
         # A retrying object keeps per-call state; concurrent calls must each use a copy.
         return await self._retrying.copy()(fn, *args, **kwargs)
 
-    async def _get_json(self, url: str, action: str, *, missing_ok: bool = False) -> Any:
-        response = await self._send("GET", url, action)
+    async def _get_json(
+        self, url: str, action: str, *, operation: str, missing_ok: bool = False
+    ) -> Any:
+        response = await self._send("GET", url, action, operation=operation)
         if response.status_code == 404 and missing_ok:
             code, _ = parse_error_body(response.content)
             if code is None or code.lower() == OBJECT_DOES_NOT_EXIST:
@@ -221,11 +234,14 @@ class DataverseClient:
         url: str,
         action: str,
         *,
+        operation: str,
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         try:
-            return await self._http.request(method, url, content=content, headers=headers)
+            return await self._measured(
+                method, url, operation=operation, content=content, headers=headers
+            )
         except _NOT_SENT as exc:
             raise DataverseUnavailableError(
                 f"Could not reach Dataverse to {action} ({type(exc).__name__}: {exc}). "
@@ -244,3 +260,26 @@ class DataverseClient:
                 f"({type(exc).__name__}: {exc}). The request may or may not have been applied.",
                 ambiguous=True,
             ) from exc
+
+    async def _measured(
+        self,
+        method: str,
+        url: str,
+        *,
+        operation: str,
+        content: bytes | None,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        # Counted by operation (the method's name) and HTTP status; 429 is Dataverse throttling.
+        status = "connection_error"
+        started = time.perf_counter()
+        try:
+            response = await self._http.request(method, url, content=content, headers=headers)
+            status = str(response.status_code)
+            return response
+        except httpx.TimeoutException:
+            status = "timeout"
+            raise
+        finally:
+            metrics.DATAVERSE_REQUESTS.labels(operation, status).inc()
+            metrics.DATAVERSE_DURATION.labels(operation).observe(time.perf_counter() - started)

@@ -66,6 +66,12 @@ end
 
 if op == 'create' then
   if redis.call('EXISTS', KEYS[1]) == 1 then return fail('SESSION_EXISTS') end
+  -- The owner's index, once rid of expired entries, counts the owner's open drafts.
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+  local max_open = tonumber(args.maxOpen)  -- nil when unlimited (JSON null)
+  if max_open and redis.call('ZCARD', KEYS[4]) >= max_open then
+    return fail('TOO_MANY_DRAFTS', {limit = max_open})
+  end
   local expires = now + args.ttlMs
   local doc = {
     sessionId = args.sessionId, version = 0, state = 'INITIATED',
