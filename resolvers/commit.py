@@ -11,9 +11,11 @@ from schema.enums import ErrorCode
 from schema.payloads import CommitPayload, UserError
 from schema.session import Session
 from services.errors import UserInputError
+from telemetry.context import note_session
 
 
 async def resolve_commit(info: Info, session_id: SessionId) -> CommitPayload:
+    note_session(str(session_id))
     principal = await authenticate(info)
     operation_id = info.context.operation_id
     try:

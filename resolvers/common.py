@@ -58,7 +58,7 @@ async def _count_mutation(info: Info, principal: Principal) -> None:
     try:
         await info.context.rate_limiter.acquire(principal)  # type: ignore[union-attr]
     except RateLimitedError as exc:
-        retry_after = round(exc.retry_after, 3)
+        retry_after = math.ceil(exc.retry_after * 1000) / 1000  # never early
         if info.context.response is not None:
             info.context.response.status_code = 429
             info.context.response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))

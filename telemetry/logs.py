@@ -41,12 +41,14 @@ _RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
     "asctime",
     "taskName",
     "exception",
+    "color_message",  # uvicorn's ANSI-coloured copy of the message
     *SCOPE_FIELDS,
 }
 _SECRETS = (
     (re.compile(r"(?i)\bbearer\s+[^\s\"',;]+"), "Bearer [redacted]"),
     (re.compile(r"\beyJ[\w-]*\.[\w-]+\.[\w-]*"), "[redacted token]"),
-    (re.compile(r"(\bhttps?://[^\s?\"'<>]+)\?[^\s\"'<>]*"), r"\1?[query redacted]"),
+    # A query runs to the next space or double quote (OData literals are in single quotes).
+    (re.compile(r"(\bhttps?://[^\s?\"<>]+)\?[^\s\"<>]*"), r"\1?[query redacted]"),
 )
 
 
