@@ -22,6 +22,7 @@ from strawberry import UNSET
 from strawberry.litestar import make_graphql_controller
 
 from api import schema
+from console import console_routes
 from graphql_http import with_fast_post
 from resolvers.subscriptions import accept_connection
 from schema.context import Context
@@ -229,7 +230,13 @@ def create_app(settings: Settings | None = None, *, tracing: Tracing | None = No
             yield
 
     return Litestar(
-        route_handlers=[graphql_controller(settings), health, ready, metrics_endpoint],
+        route_handlers=[
+            graphql_controller(settings),
+            health,
+            ready,
+            metrics_endpoint,
+            *(console_routes() if settings.console else []),
+        ],
         lifespan=[lifespan],
         middleware=[DefineMiddleware(observe_graphql, tracing=tracing)],
         # The process's (telemetry.logs, set up by cli.py), not Litestar's default; Litestar

@@ -78,6 +78,7 @@ class Settings(BaseSettings):
         description="How long a commit may run unheard before another process recovers it.",
     )
     graphiql: bool = Field(default=False, description="Serve GraphiQL at /graphql.")
+    console: bool = Field(default=True, description="Serve the admin console at /.")
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="Comma-separated origins (https://app.example.com) whose browser pages may "

@@ -283,9 +283,8 @@ def _target_field(raw: dict[str, Any]) -> TargetField:
         raw["max_items"],
         label=label,
         description=(
-            f"Members whose {subject} is one of these may see the product; a member needs to "
-            f"match one criterion of the target, not all. At most {raw['max_items']} values, "
-            "each once."
+            f"Members whose {subject} is one of these may see the product "
+            f"(at most {raw['max_items']} values, each once)."
         ),
     )
 
