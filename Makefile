@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: dev serve test lint schema bench bench-commit bench-subscriptions clean
+.PHONY: dev serve test lint schema console screenshots bench bench-commit bench-subscriptions clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -17,13 +17,25 @@ dev: $(STAMP)  ## Run with a local Redis, a local Dataverse emulator, GraphiQL a
 serve: $(STAMP)  ## Run with configuration from the environment
 	$(BIN)/orchestrator serve
 
-test: $(STAMP) tests/js/node_modules  ## Run the whole test suite (starts its own redis-server and emulator)
+test: $(STAMP) tests/js/node_modules console/web/node_modules  ## Run the whole test suite (starts its own redis-server and emulator)
 	$(BIN)/pytest
 
 # The browser-client conformance check runs the graphql-ws npm package (Node.js >= 20).
 tests/js/node_modules: tests/js/package-lock.json
 	npm ci --prefix tests/js --no-audit --no-fund
 	touch tests/js/node_modules
+
+# The admin console's toolchain (TypeScript, esbuild, graphql-ws). console/static is
+# committed, so `make dev` needs no Node.js; the tests check that it matches the sources.
+console/web/node_modules: console/web/package-lock.json
+	npm ci --prefix console/web --no-audit --no-fund
+	touch console/web/node_modules
+
+console: console/web/node_modules  ## Rebuild the admin console (console/static) from console/web
+	npm run --prefix console/web build
+
+screenshots: $(STAMP) console/web/node_modules  ## Run the browser tests, saving docs/console-*.png
+	CONSOLE_SCREENSHOTS=$(CURDIR)/docs $(BIN)/pytest tests/browser -q
 
 lint: $(STAMP)  ## Lint and check formatting
 	$(BIN)/ruff check .

@@ -151,10 +151,19 @@ def _local_redis() -> Iterator[str]:
 
 
 def _banner(settings: Settings, host: str, port: int, token: str, extra: list[str]) -> str:
-    url = f"http://{'localhost' if host in {'127.0.0.1', '0.0.0.0'} else host}:{port}/graphql"
+    base = f"http://{'localhost' if host in {'127.0.0.1', '0.0.0.0'} else host}:{port}"
+    url = f"{base}/graphql"
+    # The token rides in the fragment, which the browser never sends; the page then drops it.
+    console = (
+        ["Open the admin console, signed in as the dev admin:", f"  {base}/#token={token}", ""]
+        if settings.console
+        else []
+    )
     lines = [
         "",
         "Product orchestrator (development)",
+        "",
+        *console,
         f"  GraphiQL:  {url}",
         f"  Redis:     {settings.redis_url}",
         *extra,

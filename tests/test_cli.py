@@ -136,6 +136,7 @@ def test_dev_starts_everything_serves_graphql_and_stops_cleanly(tmp_path: Path) 
             base_url=f"http://127.0.0.1:{port}", headers={"authorization": f"Bearer {token}"}
         ) as http:
             ide = http.get("/graphql", headers={"accept": "text/html"})
+            console = http.get("/")
 
             def call(query: str, **variables: object) -> dict:
                 body = http.post("/graphql", json={"query": query, "variables": variables}).json()
@@ -150,6 +151,9 @@ def test_dev_starts_everything_serves_graphql_and_stops_cleanly(tmp_path: Path) 
         # then GraphiQL answers and the product and its target are in the emulator
         assert "GraphiQL" in banner and "Dataverse" in banner
         assert ide.status_code == 200 and "graphiql" in ide.text.lower()
+        # and the printed console link signs in with the same token
+        assert f"http://localhost:{port}/#token={token}" in banner
+        assert console.status_code == 200 and "console/console.js" in console.text
         assert committed["success"] is True, committed
         assert committed["productCode"] == "OSOT-WORKSHOP-2026"
         assert any("redis-server" in " ".join(c.cmdline()) for c in children)

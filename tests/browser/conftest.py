@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import pytest
 from playwright.async_api import Browser, Page, Playwright, async_playwright, expect
 from redis.asyncio import Redis
@@ -108,6 +109,22 @@ async def context_factory(browser: Browser) -> AsyncIterator[Any]:
     for context, _ in opened:
         await context.close()
     assert problems == [], "the console misbehaved:\n" + "\n".join(problems)
+
+
+AXE = Path(__file__).parents[2] / "console" / "web" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+async def assert_accessible(page: Page) -> None:
+    """Run axe-core (installed with the console's toolchain) on the page: no violations."""
+    assert await anyio.Path(AXE).exists(), "run `npm ci --prefix console/web` first"
+    # evaluate() runs outside the page's CSP, which would refuse an injected script.
+    await page.evaluate(await anyio.Path(AXE).read_text())
+    result = await page.evaluate("axe.run(document, { resultTypes: ['violations'] })")
+    violations = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+    ]
+    assert violations == [], "\n".join(violations)
 
 
 async def screenshot(page: Page, name: str, tmp_path: Path, *, full_page: bool = False) -> Path:

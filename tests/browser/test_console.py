@@ -17,7 +17,7 @@ from playwright.async_api import Page, expect
 from redis.asyncio import Redis
 
 from emulator.testing import EmulatorControl, throttle
-from tests.browser.conftest import console_server, screenshot
+from tests.browser.conftest import assert_accessible, console_server, screenshot
 from tests.conftest import GraphQLClient, token
 from tests.graphql_documents import ADD_PRODUCT, CONFIGURE_TARGET, SESSION, product_input
 from tests.redis_server import RedisServer
@@ -82,7 +82,6 @@ async def test_happy_path_creates_the_product_and_its_target_in_dataverse(
     # given a signed-in page: the token has left the address bar
     page = await sign_in(context_factory, app_url)
     assert "token" not in page.url
-    await screenshot(page, "start", tmp_path)
 
     # when the admin opens a draft and fills the product form
     await page.get_by_role("button", name="New draft").click()
@@ -94,11 +93,15 @@ async def test_happy_path_creates_the_product_and_its_target_in_dataverse(
     # then the product is saved, its code normalized
     await expect(progress(page)).to_have_attribute("aria-valuenow", "50")
     await expect(page.locator("[name=productCode]")).to_have_value("OSOT-WS-2026")
+    await page.evaluate("window.scrollTo(0, 0)")
+    await screenshot(page, "draft", tmp_path)
 
     # when the target is chosen in the multi-selects
     await page.locator("select[multiple][name=province]").select_option(["ONTARIO", "QUEBEC"])
     await page.locator("select[multiple][name=membershipCategory]").select_option(["OT_PR"])
     await expect(page.get_by_text("Province: Ontario, Quebec")).to_be_visible()
+    await page.locator("#step-target").evaluate("e => e.scrollIntoView()")
+    await screenshot(page, "target", tmp_path)
     await page.get_by_role("button", name="Save target").click()
     await expect(progress(page)).to_have_attribute("aria-valuenow", "75")
     await page.get_by_role("button", name="Commit").click()
@@ -108,6 +111,7 @@ async def test_happy_path_creates_the_product_and_its_target_in_dataverse(
     await expect(dialog).to_contain_text("Advanced OT Workshop 2026 (OSOT-WS-2026)")
     await expect(dialog).to_contain_text("Province (2), Membership category (1)")
     await screenshot(page, "confirm", tmp_path)
+    await assert_accessible(page)
 
     # when the admin confirms
     await dialog.get_by_role("button", name="Create product").click()
@@ -119,6 +123,7 @@ async def test_happy_path_creates_the_product_and_its_target_in_dataverse(
     await expect(page.get_by_role("button", name="Commit")).to_be_disabled()
     await page.evaluate("window.scrollTo(0, 0)")
     await screenshot(page, "committed", tmp_path)
+    await assert_accessible(page)
     product_guid = await guid.text_content()
     [product] = await dataverse.products()
     [target] = await dataverse.targets()
@@ -159,6 +164,7 @@ async def test_a_rule_error_is_shown_at_its_field_and_nothing_is_saved(
     await expect(page.locator("[name=insuranceLimit]")).to_have_attribute("aria-invalid", "true")
     await expect(price).not_to_have_attribute("aria-invalid", "true")
     await screenshot(page, "rule-error", tmp_path)
+    await assert_accessible(page)
     # and nothing was saved
     await expect(progress(page)).to_have_attribute("aria-valuenow", "25")
     [draft] = (await api.data("query { mySessions { sessionId product { productCode } } }"))[
@@ -314,6 +320,7 @@ async def test_sign_in_says_plainly_when_a_token_is_expired_or_refused(
     # then the page says so and asks for a token
     await expect(page.get_by_role("alert")).to_contain_text("This access token expired")
     await screenshot(page, "signin-mobile", tmp_path)
+    await assert_accessible(page)
 
     # when a token signed with another key is pasted
     await page.get_by_label("Access token").fill(token(secret="another-secret-of-32-bytes-or-more"))

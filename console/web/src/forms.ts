@@ -37,6 +37,7 @@ export class CatalogForm {
 
   constructor(
     private readonly prefix: string,
+    name: string,
     input: CatalogInput,
     groups: Groups,
     submitLabel: string,
@@ -60,7 +61,7 @@ export class CatalogForm {
     }
     append(this.body, h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, submitLabel), this.status));
     // novalidate: the service checks every rule and reports them all at once, at their fields.
-    this.element = h("form", { novalidate: true, "aria-label": submitLabel.replace("Save ", "") }, this.alert, this.body);
+    this.element = h("form", { novalidate: true, "aria-label": name }, this.alert, this.body);
     this.element.addEventListener("submit", (event) => {
       event.preventDefault();
       onSubmit();

@@ -147,8 +147,8 @@ class Workspace {
     private readonly live: Live,
     private readonly signOut: (message: string) => void,
   ) {
-    this.product = new CatalogForm("product", catalog.product, PRODUCT_GROUPS, "Save product", () => void this.saveProduct());
-    this.target = new CatalogForm("target", catalog.audienceTarget, TARGET_GROUPS, "Save target", () => void this.saveTarget(),
+    this.product = new CatalogForm("product", "Product", catalog.product, PRODUCT_GROUPS, "Save product", () => void this.saveProduct());
+    this.target = new CatalogForm("target", "Audience target", catalog.audienceTarget, TARGET_GROUPS, "Save target", () => void this.saveTarget(),
       () => this.renderPreview());
     this.productNotice = this.remoteNotice(this.product);
     this.targetNotice = this.remoteNotice(this.target);
@@ -177,7 +177,7 @@ class Workspace {
       h("h2", { id: "target-title" }, h("span", { class: "num" }, "3"), "Audience target ", h("small", {}, "(optional)")),
       h("p", { class: "lead" }, `Who may see the product. ${targetRule} To skip this step, `,
         h("a", { href: "#step-commit" }, "go straight to commit"), "."),
-      h("div", { class: "preview", "aria-labelledby": "preview-title" },
+      h("section", { class: "preview", "aria-labelledby": "preview-title" },
         h("h3", { id: "preview-title" }, "Targeting preview"), this.chips),
       h("p", { class: "hint" }, "In a list, hold Ctrl (⌘ on a Mac) and click to choose several values."),
       this.targetNotice, this.target.element);
