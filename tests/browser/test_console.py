@@ -202,6 +202,41 @@ async def test_a_commit_retry_is_shown_live_then_success(
     assert len(await dataverse.products()) == 1
 
 
+async def test_a_failed_commit_is_explained_then_fixed_and_committed_again(
+    context_factory: Any, app_url: str, api: GraphQLClient, dataverse: EmulatorControl
+) -> None:
+    # given a draft targeting Quebec, an option Dataverse has since retired
+    sid = await prepared_draft(api)
+    target = {"province": ["ONTARIO", "QUEBEC"]}
+    configured = await api.data(CONFIGURE_TARGET, {"sessionId": sid, "input": target})
+    assert configured["configureTarget"]["userErrors"] == []
+    await dataverse.retire_options("osot_table_audience_targets", "osot_province", [11])
+    page = await sign_in(context_factory, app_url)
+    await expect(progress(page)).to_have_attribute("aria-valuenow", "75")
+
+    # when the admin commits
+    await page.get_by_role("button", name="Commit").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Create product").click()
+
+    # then the failure says why, and Commit is offered again
+    failure = page.get_by_role("alert").filter(has_text="The commit failed")
+    await expect(failure).to_contain_text("osot_province")
+    await expect(failure).to_contain_text("Nothing was written")
+    await expect(page.get_by_role("button", name="Commit")).to_be_enabled()
+
+    # when the target is fixed and the draft committed again
+    await page.locator("select[multiple][name=province]").select_option(["ONTARIO"])
+    await page.get_by_role("button", name="Save target").click()
+    await expect(page.get_by_text(re.compile(r"Target saved \(version \d+\)"))).to_be_visible()
+    await page.get_by_role("button", name="Commit").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Create product").click()
+
+    # then it is in Dataverse, with the target as fixed
+    await expect(page.locator("[data-guid=product]")).to_have_text(GUID)
+    [target_row] = await dataverse.targets()
+    assert target_row["osot_province"] == "1"
+
+
 async def test_the_15_minute_warning_then_expiry(
     context_factory: Any,
     redis_server: RedisServer,
@@ -285,6 +320,23 @@ async def test_a_change_made_through_the_api_appears_without_reload(
     await expect(progress(page)).to_have_attribute("aria-valuenow", "75")
     await expect(page.locator("select[name=gender] option:checked")).to_have_text(["Female"])
     assert await page.evaluate("window.notReloaded") is True
+
+    # when the admin is editing the product while another client changes it again
+    await page.locator("[name=productDescription]").fill("My unsaved words about it.")
+    again = await api.data(
+        ADD_PRODUCT, {"sessionId": sid, "input": product_input(productName="Third Name")}
+    )
+    assert again["addProduct"]["userErrors"] == []
+
+    # then the edit is kept, and the latest version is offered
+    load = page.get_by_role("button", name="Load the latest")
+    await expect(load).to_be_visible()
+    await expect(page.locator("[name=productDescription]")).to_have_value(
+        "My unsaved words about it."
+    )
+    await load.click()
+    await expect(page.locator("[name=productName]")).to_have_value("Third Name")
+    await expect(load).to_be_hidden()
 
 
 async def test_cancel_draft_asks_first_then_deletes_it(
