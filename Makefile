@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: dev serve test lint schema console screenshots bench bench-commit bench-subscriptions clean
+.PHONY: dev serve test lint schema models console screenshots bench bench-commit bench-subscriptions clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -37,12 +37,17 @@ console: console/web/node_modules  ## Rebuild the admin console (console/static)
 screenshots: $(STAMP) console/web/node_modules  ## Run the browser tests, saving docs/console-*.png
 	CONSOLE_SCREENSHOTS=$(CURDIR)/docs $(BIN)/pytest tests/browser -q
 
-lint: $(STAMP)  ## Lint and check formatting
+lint: $(STAMP)  ## Lint, check formatting, type-check, check declared dependencies
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/deptry .
 
 schema: $(STAMP)  ## Regenerate schema.graphql from the code
 	$(BIN)/orchestrator schema --output schema.graphql
+
+models: $(STAMP)  ## Regenerate the product/target models and enums from services/data/*.json
+	$(BIN)/python codegen.py
 
 bench: $(STAMP)  ## Print GraphQL-vs-plain-route throughput and latency figures
 	$(BIN)/python bench/http_overhead.py

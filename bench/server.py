@@ -13,7 +13,7 @@ import argparse
 
 from app import create_app, graphql_controller
 from bench.plain_routes import PLAIN_ROUTES
-from cli import run_server, server_config
+from cli import configure_logging, run_server
 from settings import Settings
 
 
@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--jwt-secret", required=True)
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args()
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         redis_url=args.redis_url,
         jwt_secret=args.jwt_secret,
@@ -35,12 +35,11 @@ def main() -> None:
         log_level=args.log_level.upper(),
     )
     app = create_app(settings)
-    for handler in [
-        *PLAIN_ROUTES,
-        graphql_controller(settings, path="/graphql-stock", fast_post=False),
-    ]:
+    for handler in PLAIN_ROUTES:
         app.register(handler)
-    run_server(server_config(app, port=args.port, log_level=args.log_level))
+    app.register(graphql_controller(settings, path="/graphql-stock", fast_post=False))
+    configure_logging(args.log_level.upper())  # as `orchestrator serve` does
+    run_server(app, port=args.port, log_level=args.log_level)
 
 
 if __name__ == "__main__":

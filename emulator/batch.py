@@ -85,7 +85,7 @@ def parse_batch(content_type: str, body: bytes) -> list[Operation | ChangeSet]:
                 items.append(_operation(part))
                 total += 1
                 continue
-            operations = []
+            operations: list[Any] = []
             for inner_part in multipart.split(part.body, inner):
                 if multipart.boundary_of(inner_part.headers.get("content-type", "")):
                     raise _bad_batch("A change set cannot contain another change set or batch.")

@@ -83,6 +83,7 @@ def parse_request(data: bytes) -> HttpRequestMessage:
     words = line.decode("utf-8").split(" ")
     if len(words) != 3 or not words[2].startswith("HTTP/1."):
         raise MultipartError(f"Malformed request line: {line[:200]!r}")
+    headers: dict[str, str]
     if rest.startswith(CRLF) or not rest:
         headers, body = {}, rest[2:]
     else:

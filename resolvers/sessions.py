@@ -51,7 +51,7 @@ async def resolve_add_product(
     info: Info,
     session_id: SessionId,
     input: Annotated[
-        ProductInput,  # type: ignore[valid-type]
+        ProductInput,
         strawberry.argument(description="The whole product; it replaces any stored one."),
     ],
     expected_version: ExpectedVersion = None,
@@ -61,10 +61,9 @@ async def resolve_add_product(
 
     async def change(principal: Any) -> Draft:
         product = validate_product(plain_values(input))
+        assert product.productCode is not None  # required: validation refused it otherwise
         await info.context.commits.ensure_code_available(
-            principal,
-            str(session_id),
-            product.productCode,  # type: ignore[attr-defined]
+            principal, str(session_id), product.productCode
         )
         return await sessions.add_product(
             principal, str(session_id), product, expected_version=expected_version
@@ -77,7 +76,7 @@ async def resolve_configure_target(
     info: Info,
     session_id: SessionId,
     input: Annotated[
-        AudienceTargetInput,  # type: ignore[valid-type]
+        AudienceTargetInput,
         strawberry.argument(description="The whole target; it replaces any stored one."),
     ],
     expected_version: ExpectedVersion = None,

@@ -1,4 +1,4 @@
-"""GraphQL enums: one per Dataverse choice set, plus the workflow's own."""
+"""GraphQL enums of the workflow; the choice sets' are generated (schema/choices.py)."""
 
 from __future__ import annotations
 
@@ -6,25 +6,13 @@ from enum import Enum
 
 import strawberry
 
-from services.catalog import choice_sets
-from services.models import SessionState as _SessionState
+from schema.choices import CHOICE_ENUMS
+from services.models import SessionState
 
+__all__ = ["CHOICE_ENUMS", "ErrorCode", "SessionState"]
 
-def _choice_enum(name: str) -> type[Enum]:
-    # Member names are the API; the Dataverse option value stays internal as .value.
-    members = {
-        choice.name: strawberry.enum_value(choice.value, description=choice.label)
-        for choice in choice_sets()[name]
-    }
-    return strawberry.enum(Enum(name, members), description=f"Options of the {name} choice set.")  # type: ignore[misc]
-
-
-CHOICE_ENUMS: dict[str, type[Enum]] = {name: _choice_enum(name) for name in choice_sets()}
-
-SessionState = strawberry.enum(
-    _SessionState,
-    description="Where a session stands in the workflow.",
-)
+# Registered in place: the workflow's own enum is the GraphQL one.
+strawberry.enum(SessionState, description="Where a session stands in the workflow.")
 
 
 @strawberry.enum(description="Why a mutation did not do what was asked.")

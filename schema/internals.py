@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import MISSING
 from importlib.metadata import version
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar, cast
 
 from cross_web import LitestarRequestAdapter
 from graphql import (
@@ -113,10 +113,12 @@ def _weak_helpers(executor: Any) -> GraphQLResolveInfoHelpers:
     ref = weakref.ref(executor)
 
     def gather(values: Sequence[Awaitable[Any]]) -> Awaitable[list[Any]]:
-        return ref().gather_async_work(values)  # type: ignore[union-attr]
+        executor: Any = ref()
+        return cast("Awaitable[list[Any]]", executor.gather_async_work(values))
 
     def track(values: Sequence[Any]) -> None:
-        ref().track_async_work(values)  # type: ignore[union-attr]
+        executor: Any = ref()
+        executor.track_async_work(values)
 
     return GraphQLResolveInfoHelpers(gather=gather, track=track)
 
@@ -216,7 +218,8 @@ def flat_input(cls: Cls) -> Cls:
 
 # -- the prepared POST path (graphql_http.py) ------------------------------------------
 
-is_awaitable = optimized_is_awaitable
+# Strawberry's fast check, typed as the predicate graphql-core expects (it is one).
+is_awaitable = cast("Callable[[Any], TypeGuard[Awaitable[Any]]]", optimized_is_awaitable)
 
 
 def graphql_core_schema(schema: Schema) -> GraphQLSchema:
@@ -238,14 +241,14 @@ def execute_prepared(
     context: Any,
 ) -> GraphQLExecutionResult | Awaitable[GraphQLExecutionResult]:
     """Execute a validated document as ``Schema.execute`` would, minus its extension hooks."""
-    return execute(  # type: ignore[return-value]
+    return execute(
         schema._schema,
         document,
         root_value=None,
         variable_values=request.variables,
         operation_name=request.operation_name,
         context_value=context,
-        is_awaitable=optimized_is_awaitable,
+        is_awaitable=is_awaitable,
         executor_class=schema.execution_context_class,
         operation_extensions=request.extensions,
     )
@@ -276,7 +279,7 @@ def receiving_context(handler: PostHandler) -> Callable[..., Awaitable[Response[
     return handle
 
 
-def streams_over_http(controller_class: type) -> bool:
+def streams_over_http(controller_class: Any) -> bool:
     """Whether the controller serves subscriptions over HTTP (SSE or multipart)."""
     # What the view's cached _stream_transport_map is built from.
     transports = controller_class.stream_transport_classes_by_protocol
@@ -284,11 +287,12 @@ def streams_over_http(controller_class: type) -> bool:
 
 
 async def run_strawberry_post(
-    controller: Any, request: Any, context: Any, sub_response: Any
-) -> Any:
+    controller: Any, request: Request[Any, Any, Any], context: Any, sub_response: Response[Any]
+) -> Response[Any]:
     """Answer a POST exactly as Strawberry's own ``handle_http_post`` does."""
     controller.temporal_response = sub_response
-    return await controller.execute_request(request=request, context=context, root_value=None)
+    response = await controller.execute_request(request=request, context=context, root_value=None)
+    return cast("Response[Any]", response)
 
 
 async def run_single(

@@ -58,4 +58,4 @@ PERCENT = strawberry.scalar(
 )
 
 # Registered on the schema through StrawberryConfig(scalar_map=...).
-SCALAR_MAP = {Money: MONEY, Percent: PERCENT}
+SCALAR_MAP: dict[object, Any] = {Money: MONEY, Percent: PERCENT}

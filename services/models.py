@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.catalog import FieldKind, product_fields, target_fields
+from services.catalog_models import AudienceTargetData, ProductData
+
+__all__ = [
+    "AudienceTargetData",
+    "CommitRecord",
+    "CommitResult",
+    "Draft",
+    "Principal",
+    "Privilege",
+    "ProductData",
+    "SessionState",
+]
 
 
 class SessionState(StrEnum):
@@ -42,46 +52,9 @@ class Principal:
     token_expires_at: datetime
 
 
-_PYTHON_TYPES: dict[FieldKind, Any] = {
-    FieldKind.TEXT: str,
-    FieldKind.URL: str,
-    FieldKind.CHOICE: int,
-    FieldKind.MONEY: Decimal,
-    FieldKind.PERCENT: Decimal,
-    FieldKind.INTEGER: int,
-    FieldKind.DATE: date,
-    FieldKind.BOOLEAN: bool,
-}
-
-_STRICT = ConfigDict(extra="forbid", frozen=True)
-
-ProductData: type[BaseModel] = create_model(  # type: ignore[call-overload]
-    "ProductData",
-    __config__=_STRICT,
-    __doc__="A validated product, keyed by API field name; option fields hold Dataverse values.",
-    **{f.api: (_PYTHON_TYPES[f.kind] | None, None) for f in product_fields()},
-)
-
-
 def _empty_object_is_empty_list(value: Any) -> Any:
     # Redis' Lua cjson cannot tell [] from {} and writes empty arrays back as {}.
     return [] if value == {} else value
-
-
-AudienceTargetData: type[BaseModel] = create_model(  # type: ignore[call-overload]
-    "AudienceTargetData",
-    __config__=_STRICT,
-    __doc__=(
-        "A validated audience target: per criterion, the chosen option values. "
-        "A missing criterion is not set; an empty one is set to nothing."
-    ),
-    __validators__={
-        "empty_lists": field_validator("*", mode="before")(
-            classmethod(lambda cls, v: _empty_object_is_empty_list(v))
-        )
-    },
-    **{f.api: (list[int] | None, None) for f in target_fields()},
-)
 
 
 class _Camel(BaseModel):
@@ -135,9 +108,9 @@ class Draft(_Camel):
     updated_at_ms: int
     expires_at_ms: int
     operation_id: str | None = None
-    product: ProductData | None = None  # type: ignore[valid-type]
+    product: ProductData | None = None
     product_code: str | None = None
-    audience_target: AudienceTargetData | None = None  # type: ignore[valid-type]
+    audience_target: AudienceTargetData | None = None
     errors: list[str] = Field(default_factory=list)
     commit: CommitRecord | None = None
     result: CommitResult | None = None

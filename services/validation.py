@@ -135,7 +135,7 @@ def _cross_field_errors(values: Mapping[str, Any]) -> list[FieldError]:
     return errors
 
 
-def validate_product(raw: Mapping[str, Any]) -> ProductData:  # type: ignore[valid-type]
+def validate_product(raw: Mapping[str, Any]) -> ProductData:
     """Return the product normalized (trimmed, code upper-cased), or raise every problem."""
     values: dict[str, Any] = {}
     errors: list[FieldError] = []
@@ -158,7 +158,7 @@ def validate_product(raw: Mapping[str, Any]) -> ProductData:  # type: ignore[val
     return ProductData(**{k: v for k, v in values.items() if v is not None})
 
 
-def validate_target(raw: Mapping[str, list[int] | None]) -> AudienceTargetData:  # type: ignore[valid-type]
+def validate_target(raw: Mapping[str, list[int] | None]) -> AudienceTargetData:
     """Return the target, or raise every over-long or repeated selection."""
     errors: list[FieldError] = []
     values: dict[str, list[int]] = {}

@@ -90,7 +90,7 @@ def make_settings(redis_server: RedisServer, **overrides: Any) -> Settings:
         "commit_max_wait_seconds": 5,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture

@@ -86,7 +86,7 @@ async def test_tampered_token_is_unauthenticated(client: GraphQLClient) -> None:
 
 
 async def test_alg_none_token_is_unauthenticated(client: GraphQLClient) -> None:
-    unsigned = jwt.encode(_claims(), key=None, algorithm="none")
+    unsigned = jwt.encode(_claims(), key="", algorithm="none")
 
     status, error = await _error(client, f"Bearer {unsigned}")
 

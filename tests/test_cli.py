@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -138,7 +139,7 @@ def test_dev_starts_everything_serves_graphql_and_stops_cleanly(tmp_path: Path) 
             ide = http.get("/graphql", headers={"accept": "text/html"})
             console = http.get("/")
 
-            def call(query: str, **variables: object) -> dict:
+            def call(query: str, **variables: object) -> dict[str, Any]:
                 body = http.post("/graphql", json={"query": query, "variables": variables}).json()
                 assert "errors" not in body, body
                 return body["data"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.conftest import GraphQLClient, token
@@ -11,7 +13,7 @@ from tests.test_workflow import create_session
 pytestmark = pytest.mark.anyio
 
 
-async def add(client: GraphQLClient, sid: str, code: str, **kwargs: str) -> list[dict]:
+async def add(client: GraphQLClient, sid: str, code: str, **kwargs: str) -> list[dict[str, Any]]:
     variables = {"sessionId": sid, "input": product_input(productCode=code)}
     return (await client.data(ADD_PRODUCT, variables, **kwargs))["addProduct"]["userErrors"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import pytest
 
@@ -15,7 +17,7 @@ pytestmark = pytest.mark.anyio
 async def test_concurrent_edits_each_land_as_their_own_version(client: GraphQLClient) -> None:
     # given
     sid = (await create_session(client))["sessionId"]
-    results: list[dict] = []
+    results: list[dict[str, Any]] = []
 
     async def edit(n: int) -> None:
         product = product_input(productName=f"Edit number {n:02d}")

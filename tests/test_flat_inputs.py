@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from graphql import coerce_input_value
+from graphql import GraphQLInputObjectType, coerce_input_value
 from strawberry.types import get_object_definition
 
 from api import schema
@@ -26,7 +26,9 @@ CASES = [
 
 
 def _convert(cls: type, value: dict[str, Any]) -> Any:
-    coerced = coerce_input_value(value, graphql_core_schema(schema).get_type(cls.__name__))
+    input_type = graphql_core_schema(schema).get_type(cls.__name__)
+    assert isinstance(input_type, GraphQLInputObjectType)
+    coerced = coerce_input_value(value, input_type)
     return coerced, convert_argument(
         coerced, cls, schema.schema_converter.scalar_registry, schema.config
     )

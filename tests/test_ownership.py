@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.conftest import ORG_A, ORG_B, GraphQLClient, token
@@ -34,13 +36,14 @@ async def test_others_get_session_not_found_for_every_operation(
 
     # when a stranger, and then anyone asking for a missing id, tries everything
     async def attempts(session_id: str) -> list[tuple[str, str]]:
-        variables = {"sessionId": session_id}
+        variables: dict[str, Any] = {"sessionId": session_id}
         results = []
-        for document, name, extra in [
+        extras: list[tuple[str, str, dict[str, Any]]] = [
             (ADD_PRODUCT, "addProduct", {"input": product_input(productName="Hijacked")}),
             (CONFIGURE_TARGET, "configureTarget", {"input": {}}),
             (CANCEL_SESSION, "cancelSession", {}),
-        ]:
+        ]
+        for document, name, extra in extras:
             payload = (await client.data(document, variables | extra, token=stranger))[name]
             results.append((payload["userErrors"][0]["code"], payload["userErrors"][0]["message"]))
         for document, name in [(SESSION, "session"), (SESSION_PROGRESS, "sessionProgress")]:

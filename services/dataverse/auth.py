@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator, Generator
 from typing import Any
 
 import httpx
-import msal  # type: ignore[import-untyped]
+import msal
 
 from services.dataverse.errors import DataverseAuthError
 
