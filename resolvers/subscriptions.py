@@ -52,7 +52,7 @@ async def resolve_session_state_changed(
     async with context.events.read_slots:
         await context.sessions.get(principal, str(session_id))
     stream = session_events(context.events, context.sessions, principal, str(session_id))
-    return counted_stream(stream, lambda event: event.type.value)
+    return counted_stream(stream, lambda event: event.type.name)
 
 
 async def session_events(
