@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
@@ -53,7 +54,7 @@ def load_assets() -> dict[str, Asset]:
     return assets
 
 
-def _answer(request: Request, asset: Asset | None) -> Response[bytes]:
+def _answer(request: Request[Any, Any, Any], asset: Asset | None) -> Response[bytes]:
     if asset is None:
         return Response(b"Not found", status_code=HTTP_404_NOT_FOUND, media_type="text/plain")
     headers = {**_HEADERS, "ETag": asset.etag}
@@ -68,11 +69,11 @@ def console_routes() -> list[HTTPRouteHandler]:
     page = assets.pop("index.html")
 
     @get("/", include_in_schema=False, sync_to_thread=False)
-    def console_page(request: Request) -> Response[bytes]:
+    def console_page(request: Request[Any, Any, Any]) -> Response[bytes]:
         return _answer(request, page)
 
     @get("/console/{name:str}", include_in_schema=False, sync_to_thread=False)
-    def console_asset(request: Request, name: FromPath[str]) -> Response[bytes]:
+    def console_asset(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[bytes]:
         return _answer(request, assets.get(name))
 
     return [console_page, console_asset]
