@@ -40,6 +40,7 @@ from services.errors import SessionStoreUnavailableError
 from services.events import EventHub
 from services.expiry import ExpirySweeper
 from services.ratelimit import MutationRateLimiter, RateLimit
+from services.session_stream import SessionStream
 from services.sessions import SessionService
 from settings import Settings, load_settings
 from telemetry import metrics
@@ -125,7 +126,7 @@ async def provide_context(request: ASGIConnection[Any, Any, Any, State]) -> Cont
         verifier=state.verifier,
         operation_id=current_operation_id(),
         authorization=request.headers.get("authorization"),
-        events=state.events,
+        streams=state.streams,
         rate_limiter=state.rate_limiter,
     )
 
@@ -225,6 +226,7 @@ def create_app(settings: Settings | None = None, *, tracing: Tracing | None = No
             app.state.verifier = build_verifier(settings)
             app.state.commits = CommitService(sessions, dataverse, commit_policy(settings))
             app.state.events = events
+            app.state.streams = SessionStream(events, sessions)
             app.state.rate_limiter = MutationRateLimiter(
                 redis, RateLimit(settings.mutation_rate_per_second, settings.mutation_burst)
             )

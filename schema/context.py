@@ -9,9 +9,9 @@ from strawberry.litestar import BaseContext
 
 from services.auth import TokenVerifier
 from services.commit import CommitService
-from services.events import EventHub
 from services.models import Principal
 from services.ratelimit import MutationRateLimiter
+from services.session_stream import SessionStream
 from services.sessions import SessionService
 
 
@@ -26,8 +26,8 @@ class Context(BaseContext, kw_only=True):
     # Over websockets the token comes in the connection_init payload (Strawberry sets this).
     connection_params: dict[str, Any] | None = None
     principal: Principal | None = None
-    # Live draft events for subscriptions (services/events.py); one hub per process.
-    events: EventHub | None = None
+    # Sessions followed live for subscriptions (services/session_stream.py); one per process.
+    streams: SessionStream | None = None
     # Counts each user's mutations (services/ratelimit.py); None: no limit.
     rate_limiter: MutationRateLimiter | None = None
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
-from typing import Any
 
 import strawberry
 
 from schema.enums import SessionState
 from schema.session import SessionProgress
-from services.models import Draft
-from services.progress import EXPIRING_SOON, progress_of
+from services.session_stream import SessionChange
 
 
 @strawberry.enum(description="What happened to the session.")
@@ -61,11 +58,6 @@ class SessionEventType(Enum):
     )
 
 
-TERMINAL = frozenset(
-    {SessionEventType.COMMITTED, SessionEventType.CANCELLED, SessionEventType.EXPIRED}
-)
-
-
 @strawberry.type(description="One change of a session, as sessionStateChanged pushes it.")
 class SessionEvent:
     type: SessionEventType = strawberry.field(description="What happened.")
@@ -107,68 +99,21 @@ class SessionEvent:
     )
 
     @classmethod
-    def of(
-        cls,
-        kind: SessionEventType,
-        draft: Draft,
-        *,
-        occurred_at_ms: int | None = None,
-        detail: dict[str, Any] | None = None,
-    ) -> SessionEvent:
-        """Build the event *kind* for *draft* after the change; *detail* as draft.lua sent it."""
-        detail = detail or {}
-        progress = progress_of(draft)
-        if kind is SessionEventType.CANCELLED:
-            progress = dataclasses.replace(progress, can_commit=False)
-        occurred_ms = draft.updated_at_ms if occurred_at_ms is None else occurred_at_ms
-        retrying = kind is SessionEventType.COMMIT_RETRYING
-        retry_at_ms = detail.get("retryAtMs")
-        result = draft.result
+    def from_change(cls, change: SessionChange) -> SessionEvent:
+        """Map the stream's record of a change to the GraphQL type."""
         return cls(
-            type=kind,
-            session_id=strawberry.ID(draft.session_id),
-            state=draft.state,
-            version=draft.version,
-            progress=SessionProgress.from_progress(progress),
-            occurred_at=_utc(occurred_ms),
-            attempt=detail.get("attempt") if retrying else None,
-            cause=detail.get("cause") if retrying else None,
-            retry_at=_utc(retry_at_ms)
-            if retrying and isinstance(retry_at_ms, int | float)
-            else None,
-            recovering=(
-                bool(detail.get("recovering")) if kind is SessionEventType.COMMIT_STARTED else None
-            ),
-            product_guid=result.product_guid if result else None,
-            target_guid=result.target_guid if result else None,
-            product_code=result.product_code if result else draft.product_code,
-            errors=list(draft.errors),
+            type=SessionEventType[change.type.name],
+            session_id=strawberry.ID(change.session_id),
+            state=change.state,
+            version=change.version,
+            progress=SessionProgress.from_progress(change.progress),
+            occurred_at=change.occurred_at,
+            attempt=change.attempt,
+            cause=change.cause,
+            retry_at=change.retry_at,
+            recovering=change.recovering,
+            product_guid=change.product_guid,
+            target_guid=change.target_guid,
+            product_code=change.product_code,
+            errors=list(change.errors),
         )
-
-    def follow_up(self, kind: SessionEventType, occurred_at_ms: int | None = None) -> SessionEvent:
-        """Return EXPIRING_SOON or EXPIRED for this event's session: those carry no draft."""
-        now = datetime.now(tz=UTC)
-        old = self.progress
-        remaining = 0
-        if kind is not SessionEventType.EXPIRED and not old.steps.committed:
-            remaining = max(0, int((old.expires_at - now).total_seconds()))
-        progress = dataclasses.replace(
-            old,
-            seconds_remaining=remaining,
-            expiring_soon=not old.steps.committed and remaining <= EXPIRING_SOON.total_seconds(),
-            can_commit=old.can_commit and remaining > 0,
-        )
-        return dataclasses.replace(
-            self,
-            type=kind,
-            occurred_at=now if occurred_at_ms is None else _utc(occurred_at_ms),
-            progress=progress,
-            attempt=None,
-            cause=None,
-            retry_at=None,
-            recovering=None,
-        )
-
-
-def _utc(ms: float) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)

@@ -1,8 +1,8 @@
-"""The event hub, the session event stream and the expiry sweeper, in process over a real Redis."""
+"""The event hub, the session stream and the expiry sweeper, in process over a real Redis."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -10,14 +10,12 @@ import anyio
 import pytest
 from redis.asyncio import Redis
 
-import resolvers.subscriptions
-from resolvers.subscriptions import session_events
-from schema.events import SessionEventType
 from services.auth import AuthConfig, TokenVerifier
 from services.errors import ServerShuttingDownError
 from services.events import EventHub
 from services.expiry import ExpirySweeper
 from services.models import CommitResult, Principal
+from services.session_stream import ChangeType, SessionChange, SessionStream
 from services.sessions import SessionService
 from services.validation import validate_product, validate_target
 from tests.conftest import SECRET, token
@@ -62,6 +60,12 @@ async def hub(redis: Redis, sessions: SessionService) -> AsyncIterator[EventHub]
     await events.close()
 
 
+def session_events(
+    hub: EventHub, sessions: SessionService, owner: Principal, session_id: str, **options: Any
+) -> AsyncGenerator[SessionChange, None]:
+    return SessionStream(hub, sessions, **options).changes(owner, session_id)
+
+
 async def test_slow_subscriber_gets_a_fresh_snapshot_instead_of_a_growing_queue(
     hub: EventHub, sessions: SessionService, owner: Principal
 ) -> None:
@@ -69,7 +73,7 @@ async def test_slow_subscriber_gets_a_fresh_snapshot_instead_of_a_growing_queue(
     draft = await sessions.create(owner, operation_id="test")
     sid = draft.session_id
     stream = session_events(hub, sessions, owner, sid)
-    assert (await anext(stream)).type is SessionEventType.SNAPSHOT
+    assert (await anext(stream)).type is ChangeType.SNAPSHOT
     await sessions.add_product(owner, sid, PRODUCT)
 
     # when 30 changes happen meanwhile (the queue holds 4)
@@ -85,8 +89,8 @@ async def test_slow_subscriber_gets_a_fresh_snapshot_instead_of_a_growing_queue(
     after = await anext(stream)
     await stream.aclose()
     assert backlog <= 4 and overflows > 0
-    assert (resumed.type, resumed.version) == (SessionEventType.SNAPSHOT, 31)
-    assert (after.type, after.version) == (SessionEventType.CANCELLED, 32)
+    assert (resumed.type, resumed.version) == (ChangeType.SNAPSHOT, 31)
+    assert (after.type, after.version) == (ChangeType.CANCELLED, 32)
     assert hub.subscriber_count == 0
 
 
@@ -104,7 +108,7 @@ async def test_hub_fans_one_message_out_to_every_local_subscriber_of_the_session
     for stream in streams:
         await stream.aclose()
 
-    assert [e.type for e in firsts] == [SessionEventType.PRODUCT_ADDED] * 2
+    assert [e.type for e in firsts] == [ChangeType.PRODUCT_ADDED] * 2
     assert hub.received == 1 and hub.subscriber_count == 0
 
 
@@ -121,7 +125,7 @@ async def test_hub_ignores_malformed_messages(
     event = await anext(stream)
     await stream.aclose()
 
-    assert event.type is SessionEventType.PRODUCT_ADDED
+    assert event.type is ChangeType.PRODUCT_ADDED
 
 
 async def test_closing_the_hub_ends_streams_with_service_unavailable(
@@ -140,19 +144,20 @@ async def test_closing_the_hub_ends_streams_with_service_unavailable(
 
 
 async def test_stream_notices_a_lost_expired_notice_by_itself(
-    hub: EventHub, redis: Redis, owner: Principal, monkeypatch: pytest.MonkeyPatch
+    hub: EventHub, redis: Redis, owner: Principal
 ) -> None:
     # given a draft that expires with no sweeper running anywhere
-    monkeypatch.setattr(resolvers.subscriptions, "EXPIRY_GRACE", timedelta(seconds=0.2))
     short = SessionService(redis, ttl=timedelta(seconds=1))
     draft = await short.create(owner, operation_id="test")
-    stream = session_events(hub, short, owner, draft.session_id)
+    stream = session_events(
+        hub, short, owner, draft.session_id, expiry_grace=timedelta(seconds=0.2)
+    )
     await anext(stream)
 
     with anyio.fail_after(3):
         event = await anext(stream)
 
-    assert event.type is SessionEventType.EXPIRED
+    assert event.type is ChangeType.EXPIRED
     assert event.progress.seconds_remaining == 0
     with pytest.raises(StopAsyncIteration):
         await anext(stream)
@@ -189,7 +194,7 @@ async def test_expired_while_committing_waits_for_the_commit_outcome(
 
     # then the subscriber sees the outcome, not the expiry
     event = await anext(stream)
-    assert (event.type, event.product_guid) == (SessionEventType.COMMITTED, result.product_guid)
+    assert (event.type, event.product_guid) == (ChangeType.COMMITTED, result.product_guid)
     with pytest.raises(StopAsyncIteration):
         await anext(stream)
 
