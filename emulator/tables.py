@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
+from importlib import resources
 from typing import Any
-
-from services.catalog import FieldKind, choice_sets, product_fields, target_fields
 
 from . import errors
 
@@ -53,9 +53,6 @@ _TEXT_TYPES = frozenset(
 # Stored as SQLite INTEGER; everything else is TEXT (money and decimals as exact decimal text).
 INTEGER_STORAGE = frozenset({ColumnType.PICKLIST, ColumnType.INTEGER, ColumnType.BOOLEAN})
 
-MONEY_LIMIT = Decimal("922337203685477")  # Dataverse currency range, +/-
-DECIMAL_LIMIT = Decimal("100000000000")  # Dataverse decimal column range, +/-
-INT32_MAX = 2_147_483_647
 MAX_MULTISELECT_OPTIONS = (
     150  # https://learn.microsoft.com/power-apps/developer/data-platform/multi-select-picklist
 )
@@ -239,92 +236,85 @@ class Table:
         return stored
 
 
-def _system_columns(primary_key: str, autonumber: str | None) -> list[Column]:
-    columns = [Column(primary_key, ColumnType.GUID)]
-    if autonumber:
-        columns.append(Column(autonumber, ColumnType.STRING, max_length=100))
-    columns += [
-        Column("createdon", ColumnType.DATETIME, writable=False),
-        Column("modifiedon", ColumnType.DATETIME, writable=False),
-    ]
-    return columns
+# What EntityDefinitions(...)?$expand=Attributes,ManyToOneRelationships would answer for the
+# three tables: the emulator's own copy, so that the service's catalogue is checked against
+# it rather than against itself (tests/emulator/test_metadata.py compares the two).
+METADATA = "metadata.json"
+
+_ATTRIBUTE_TYPES = {
+    "Uniqueidentifier": ColumnType.GUID,
+    "String": ColumnType.STRING,
+    "Picklist": ColumnType.PICKLIST,
+    "MultiSelectPicklistType": ColumnType.MULTISELECT,
+    "Money": ColumnType.MONEY,
+    "Decimal": ColumnType.DECIMAL,
+    "Integer": ColumnType.INTEGER,
+    "DateOnly": ColumnType.DATEONLY,
+    "Boolean": ColumnType.BOOLEAN,
+    "DateAndTime": ColumnType.DATETIME,
+}
 
 
-def _product_column(
-    column: str, kind: FieldKind, choices: str | None, max_length: int | None
-) -> Column:
-    if kind in (FieldKind.TEXT, FieldKind.URL):
-        return Column(column, ColumnType.STRING, max_length=max_length or 4000)
-    if kind is FieldKind.CHOICE:
-        assert choices is not None
-        options = frozenset(choice.value for choice in choice_sets()[choices])
-        return Column(column, ColumnType.PICKLIST, options=options)
-    if kind is FieldKind.MONEY:
-        return Column(column, ColumnType.MONEY, minimum=-MONEY_LIMIT, maximum=MONEY_LIMIT)
-    if kind is FieldKind.PERCENT:
-        return Column(column, ColumnType.DECIMAL, minimum=-DECIMAL_LIMIT, maximum=DECIMAL_LIMIT)
-    if kind is FieldKind.INTEGER:
-        return Column(column, ColumnType.INTEGER, minimum=0, maximum=INT32_MAX)
-    if kind is FieldKind.DATE:
-        return Column(column, ColumnType.DATEONLY)
-    return Column(column, ColumnType.BOOLEAN)
+def load_metadata() -> list[dict[str, Any]]:
+    """Return the tables' metadata as the Web API describes entity definitions."""
+    text = resources.files("emulator").joinpath(METADATA).read_text(encoding="utf-8")
+    return list(json.loads(text)["value"])
 
 
-def _table(
-    entity_set: str,
-    logical_name: str,
-    columns: list[Column],
-    lookups: tuple[Lookup, ...] = (),
-    autonumber: str | None = None,
-    prefix: str = "",
-) -> Table:
-    primary_key = f"{logical_name}id"
-    every = _system_columns(primary_key, autonumber) + columns
+def _column_type(attribute: Mapping[str, Any]) -> ColumnType:
+    kind = attribute["AttributeType"]
+    if kind == "Virtual":
+        kind = attribute["AttributeTypeName"]["Value"]
+    elif kind == "DateTime":
+        kind = attribute["Format"]
+    return _ATTRIBUTE_TYPES[kind]
+
+
+def _column(attribute: Mapping[str, Any]) -> Column:
+    kind = _column_type(attribute)
+    exact = kind in (ColumnType.MONEY, ColumnType.DECIMAL)
+    bounds = {
+        name: (Decimal(str(attribute[key])) if exact else attribute[key])
+        for name, key in (("minimum", "MinValue"), ("maximum", "MaxValue"))
+        if key in attribute
+    }
+    options = attribute.get("OptionSet", {}).get("Options", ())
+    return Column(
+        attribute["LogicalName"],
+        kind,
+        max_length=attribute.get("MaxLength"),
+        options=frozenset(option["Value"] for option in options),
+        writable=attribute.get("IsValidForCreate", True),
+        **bounds,
+    )
+
+
+def _table(definition: Mapping[str, Any], entity_sets: Mapping[str, str]) -> Table:
+    attributes = [a for a in definition["Attributes"] if a["AttributeType"] != "Lookup"]
+    autonumbered = next((a for a in attributes if "AutoNumberFormat" in a), None)
     return Table(
-        entity_set=entity_set,
-        logical_name=logical_name,
-        primary_key=primary_key,
-        columns={column.name: column for column in every},
-        lookups=lookups,
-        autonumber=autonumber,
-        autonumber_prefix=prefix,
+        entity_set=definition["EntitySetName"],
+        logical_name=definition["LogicalName"],
+        primary_key=definition["PrimaryIdAttribute"],
+        columns={a["LogicalName"]: _column(a) for a in attributes},
+        lookups=tuple(
+            Lookup(
+                relationship["ReferencingEntityNavigationPropertyName"],
+                f"_{relationship['ReferencingAttribute']}_value",
+                entity_sets[relationship["ReferencedEntity"]],
+            )
+            for relationship in definition["ManyToOneRelationships"]
+        ),
+        autonumber=autonumbered["LogicalName"] if autonumbered else None,
+        autonumber_prefix=(
+            autonumbered["AutoNumberFormat"].partition("{")[0] if autonumbered else ""
+        ),
     )
 
 
 def build_tables() -> dict[str, Table]:
     """The three tables the service uses, keyed by entity set name."""
-    organizations = _table(
-        "osot_table_organizations",
-        "osot_table_organization",
-        [Column("osot_organization_name", ColumnType.STRING, max_length=100)],
-    )
-    products = _table(
-        "osot_table_products",
-        "osot_table_product",
-        [_product_column(f.column, f.kind, f.choices, f.max_length) for f in product_fields()],
-        lookups=(
-            Lookup(
-                "osot_Table_Organization",
-                "_osot_table_organization_value",
-                organizations.entity_set,
-            ),
-        ),
-        autonumber="osot_productid",
-        prefix="osot-prod-",
-    )
-    targets = _table(
-        "osot_table_audience_targets",
-        "osot_table_audience_target",
-        [
-            Column(
-                f.column,
-                ColumnType.MULTISELECT,
-                options=frozenset(choice.value for choice in choice_sets()[f.choices]),
-            )
-            for f in target_fields()
-        ],
-        lookups=(Lookup("osot_Table_Product", "_osot_table_product_value", products.entity_set),),
-        autonumber="osot_target",
-        prefix="osot-tgt-",
-    )
-    return {table.entity_set: table for table in (organizations, products, targets)}
+    definitions = load_metadata()
+    entity_sets = {d["LogicalName"]: d["EntitySetName"] for d in definitions}
+    tables = [_table(definition, entity_sets) for definition in definitions]
+    return {table.entity_set: table for table in tables}
