@@ -8,7 +8,6 @@ from typing import Any
 # - https://learn.microsoft.com/power-apps/developer/data-platform/webapi/compose-http-requests-handle-errors
 # - https://learn.microsoft.com/troubleshoot/power-platform/power-apps/dataverse/web-api-client-errors
 # - https://learn.microsoft.com/power-apps/developer/data-platform/api-limits
-# - ../shared/reference/tech-notes.md section C
 DUPLICATE_RECORD = "0x80040237"  # 412, "A record with matching key values already exists."
 OBJECT_DOES_NOT_EXIST = "0x80040217"  # 404, "<logical name> With Id = <guid> Does Not Exist"
 CONCURRENCY_VERSION_MISMATCH = "0x80060882"  # 412 on an If-Match ETag that no longer matches

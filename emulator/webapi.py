@@ -341,7 +341,8 @@ class WebApi:
         created: bool,
     ) -> ApiResponse:
         """The reply to a create/upsert: 204 + OData-EntityId, or the row with return=representation
-        (201 when created, 200 when updated; no OData-EntityId then, per tech notes C5)."""
+        (201 when created, 200 when updated; no OData-EntityId then: Microsoft's
+        compose-http-requests-handle-errors, "Prefer: return=representation")."""
         entity_path = f"{table.entity_set}({record_id})"
         if prefers_representation(request.headers):
             select = odata.parse_select(table, options.get("$select"))

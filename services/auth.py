@@ -1,6 +1,6 @@
 """Authenticate bearer tokens: the existing backend's HS256 tokens and identity providers' JWKS.
 
-Claims (DOMAIN.md §7): ``sub`` is the user id; ``privilege`` is 2/3 or "admin"/"main"
+Claims (docs/design/token-claims.md): ``sub`` is the user id; ``privilege`` is 2/3 or "admin"/"main"
 (1/"owner" may not use the orchestrator); the organization is ``organizationGuid``, or
 the old backend's ``organizationId``: AES-256-CBC "<ivHex>:<cipherHex>" under
 ORG_ENCRYPTION_KEY.

@@ -1,8 +1,8 @@
 """The domain catalogue: product and target fields, Dataverse columns, limits, choice sets.
 
 The JSON files in ``services/data`` are the project's own copy of the domain study
-(field names, columns, option values and labels); the limits below are the rules of
-DOMAIN.md sections 2, 4 and 5 with the defects of section 8 fixed.
+(field names, columns, option values and labels); the limits below are its rules with the
+old service's defects fixed (docs/design/domain-catalogue.md, old-service-defects.md).
 """
 
 from __future__ import annotations
@@ -73,10 +73,10 @@ class TargetField:
 MAX_PRICE = Decimal("999999.99")
 MAX_INSURANCE_LIMIT = Decimal("999999999.99")
 MAX_INVENTORY = 2_147_483_647
-PRODUCT_CODE_MAX_LENGTH = 25  # The Dataverse column is 25 characters (DOMAIN.md R8, D24).
+PRODUCT_CODE_MAX_LENGTH = 25  # The Dataverse column is 25 characters.
 INSURANCE_CATEGORY = 1  # ProductCategory.INSURANCE
 
-# Dataverse column lengths of the text fields, from the table metadata (DOMAIN.md §2).
+# Dataverse column lengths of the text fields (emulator/metadata.json has them too).
 _TEXT_LIMITS: dict[str, tuple[int | None, int]] = {
     "productName": (3, 100),
     "productCode": (3, PRODUCT_CODE_MAX_LENGTH),
@@ -146,7 +146,7 @@ _DESCRIPTIONS = {
 }
 
 # Target criteria as a person names them, and what of a member each one is compared with
-# (DOMAIN.md §5.2, "User data compared with").
+# (docs/design/domain-catalogue.md).
 _TARGET_WORDS: dict[str, tuple[str, str]] = {
     "accountGroup": ("Account group", "account group"),
     "affiliateArea": ("Affiliate business area", "affiliate business area"),

@@ -127,10 +127,10 @@ class EventHub:
     """The process's single subscription to the draft events channel.
 
     services/lua/draft.lua publishes every change on one channel. Each process holds one
-    PubSub connection (not one per websocket, tech-notes A2/E4) and copies each message into
-    the bounded queue of every local subscriber of that session. Pub/sub is at-most-once
-    (E3), so wherever a gap is possible (a queue overflowed, the PubSub reconnected) the
-    subscriber gets a RESYNC and re-reads the draft instead.
+    PubSub connection (not one per websocket) and copies each message into the bounded
+    queue of every local subscriber of that session. Pub/sub is at-most-once
+    (docs/design/pubsub-fanout.md), so wherever a gap is possible (a queue overflowed, the
+    PubSub reconnected) the subscriber gets a RESYNC and re-reads the draft instead.
     """
 
     def __init__(
@@ -158,7 +158,7 @@ class EventHub:
         self.resubscriptions = 0
         self.received = 0
         # Snapshot reads go through here: after a reconnect every subscriber re-reads at
-        # once, and redis-py's pool raises "Too many connections" past its size (E4).
+        # once, and redis-py's pool raises "Too many connections" past its size.
         self.read_slots = asyncio.Semaphore(max_concurrent_reads)
 
     @property

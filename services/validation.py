@@ -1,9 +1,10 @@
 """Validate a product and an audience target, reporting every problem with its field path.
 
-The rules are DOMAIN.md §2, §4 and §5 with the defects of §8 fixed: generalPrice counts
-as a price (D21), insurance products need a type and a limit (D22), one price ceiling
-(D23), the Dataverse column length bounds the product code (D24), target items are
-unique (§5.2) and only real target fields exist (D16, enforced by the GraphQL input).
+The rules are the domain study's with the old service's defects fixed (numbers as in
+docs/design/old-service-defects.md; the limits in docs/design/domain-catalogue.md):
+generalPrice counts as a price (D21), insurance products need a type and a limit (D22),
+one price ceiling (D23), the Dataverse column length bounds the product code (D24), target
+items are unique and only real target fields exist (D16, enforced by the GraphQL input).
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ async def test_product_rule_reports_field_and_code(
 
 
 async def test_general_price_alone_is_accepted(client: GraphQLClient) -> None:
-    # The old DTO rejected any generalPrice (DOMAIN.md D21).
+    # The old DTO rejected any generalPrice (D21, docs/design/old-service-defects.md).
     payload = await add_product(client, product_input(otStuPrice=None, generalPrice=25))
 
     assert payload["userErrors"] == []
@@ -206,7 +206,7 @@ async def test_target_accepts_50_distinct_selections(client: GraphQLClient) -> N
 
 
 async def test_fictional_legacy_target_fields_are_rejected(client: GraphQLClient) -> None:
-    # DOMAIN.md D16: the old service silently accepted these and stored a public target.
+    # D16 (docs/design/old-service-defects.md): the old service stored a public target.
     sid = (await create_session(client))["sessionId"]
     await client.data(ADD_PRODUCT, {"sessionId": sid, "input": product_input()})
 

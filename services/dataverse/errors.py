@@ -26,7 +26,9 @@ from typing import Any, ClassVar
 
 from services.errors import ServiceError
 
-DUPLICATE_RECORD = "0x80040237"  # DuplicateRecord, HTTP 412 (tech-notes C2)
+# DuplicateRecord, HTTP 412: a row with this primary key exists (a client GUID sent again).
+# https://learn.microsoft.com/power-apps/developer/data-platform/webapi/compose-http-requests-handle-errors
+DUPLICATE_RECORD = "0x80040237"
 OBJECT_DOES_NOT_EXIST = "0x80040217"  # HTTP 404 on a single-record read
 
 # Codes that mean "try again" whatever the HTTP status, from

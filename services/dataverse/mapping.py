@@ -58,7 +58,7 @@ def _values(data: BaseModel | Mapping[str, Any], known: set[str]) -> Mapping[str
     values = data.model_dump() if isinstance(data, BaseModel) else data
     unknown = set(values) - known
     if unknown:
-        # Never drop fields silently (DOMAIN.md D16): the caller has a bug.
+        # Never drop fields silently (D16, docs/design/old-service-defects.md): a caller bug.
         raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
     return values
 
@@ -122,6 +122,6 @@ def target_columns(
         value = values.get(field.api)
         if value is not None:
             body[field.column] = multi_select(list(value))
-    # Set last, from our own argument, so no input can redirect the bind (DOMAIN.md D17).
+    # Set last, from our own argument, so no input can redirect the bind (D17, see docs/design).
     body[PRODUCT_BIND] = product_ref
     return body

@@ -23,7 +23,8 @@ from settings import Settings
 from tests.conftest import make_settings, serve
 from tests.redis_server import RedisServer
 
-# Debian's package (tech-notes F4): Playwright cannot download a browser here.
+# Debian's package (apt-get install chromium), launched through Playwright's
+# executable_path: Playwright cannot download a browser here.
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # Screenshots go to docs/ only when asked (`make screenshots`): a test run leaves the tree clean.
 SCREENSHOTS = os.environ.get("CONSOLE_SCREENSHOTS")

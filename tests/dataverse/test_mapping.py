@@ -184,7 +184,7 @@ def test_target_columns_maps_every_field():
 
 
 def test_target_columns_bind_cannot_be_overridden():
-    # DOMAIN.md D17: a caller-supplied bind must never win over ours.
+    # D17 (docs/design/old-service-defects.md): a caller-supplied bind never wins over ours.
     with pytest.raises(ValueError, match="unknown field"):
         target_columns(
             {"osot_Table_Product@odata.bind": "/osot_table_products(x)"}, TARGET_GUID, "$1"

@@ -24,7 +24,7 @@ async def emulator() -> AsyncIterator[Emulator]:
 
 @pytest.fixture
 async def dv(emulator: Emulator) -> AsyncIterator[httpx.AsyncClient]:
-    """A Web API client sending the headers Microsoft recommends (tech notes C5)."""
+    """A Web API client sending the headers Microsoft recommends (compose-http-requests docs)."""
     headers = {
         "Authorization": f"Bearer {emulator.token}",
         "Accept": "application/json",

@@ -1,4 +1,5 @@
-// Browser-style check of sessionStateChanged with the graphql-ws client (tech-notes B4).
+// Browser-style check of sessionStateChanged with the graphql-ws client
+// (https://github.com/enisdenjo/graphql-ws, createClient + iterate).
 // Usage: node conformance.mjs <http base url> <token> <sessionId>
 // Prints one JSON line per step: "rejected" (a bad token's close), "connected" (ack), then
 // "next" for each result; exits after the second result (the test makes a change in between).
