@@ -11,14 +11,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-dev: $(STAMP)  ## Run with a local Redis, a local Dataverse emulator, GraphiQL and a dev token
+dev: $(STAMP) web/ide/node_modules  ## Run with a local Redis, a local Dataverse emulator, GraphiQL and a dev token
 	$(BIN)/orchestrator dev
 
-serve: $(STAMP)  ## Run with configuration from the environment
+serve: $(STAMP) web/ide/node_modules  ## Run with configuration from the environment
 	$(BIN)/orchestrator serve
 
-test: $(STAMP) tests/js/node_modules console/web/node_modules  ## Run the whole test suite (starts its own redis-server and emulator)
+test: $(STAMP) web/ide/node_modules tests/js/node_modules console/web/node_modules  ## Run the whole test suite (starts its own redis-server and emulator)
 	$(BIN)/pytest
+
+# GraphiQL's browser files (pinned npm packages), served by the service itself: no CDN.
+web/ide/node_modules: web/ide/package-lock.json
+	npm ci --prefix web/ide --no-audit --no-fund --ignore-scripts
+	touch web/ide/node_modules
 
 # The browser-client conformance check runs the graphql-ws npm package (Node.js >= 20).
 tests/js/node_modules: tests/js/package-lock.json

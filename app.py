@@ -47,6 +47,10 @@ from telemetry import metrics
 from telemetry.context import current_operation_id
 from telemetry.http import ProcessLogging, metrics_endpoint, observe_graphql
 from telemetry.tracing import Tracing, tracing_from_settings
+from web.controller import with_browser_support
+from web.cors import cors_config
+from web.graphiql import graphiql_asset
+from web.origins import OriginPolicy
 
 
 def build_redis(url: str) -> Redis:
@@ -76,6 +80,7 @@ def build_verifier(settings: Settings) -> TokenVerifier:
             jwks_url=str(settings.jwt_jwks_url) if settings.jwt_jwks_url else None,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
+            leeway_seconds=settings.jwt_leeway_seconds,
             org_encryption_key=(
                 settings.org_encryption_key.get_secret_value()
                 if settings.org_encryption_key
@@ -148,11 +153,11 @@ def graphql_controller(
         path=path,
         graphql_ide="graphiql" if settings.graphiql else None,
         context_getter=provide_context,
-        allowed_origins=settings.allowed_origins,
     )
     # Strawberry builds the sub-response in a worker thread (sync_to_thread=True); an
     # async provider saves a thread hop on every request that takes Strawberry's path.
     controller.dependencies = {**controller.dependencies, "response": Provide(_no_sub_response)}
+    controller = with_browser_support(controller, OriginPolicy.of(settings.allowed_origins))
 
     class OrchestratorGraphQLController(controller):  # type: ignore[valid-type,misc]
         def encode_json(self, data: object) -> bytes:
@@ -239,7 +244,9 @@ def create_app(settings: Settings | None = None, *, tracing: Tracing | None = No
             ready,
             metrics_endpoint,
             *(console_routes() if settings.console else []),
+            *([graphiql_asset] if settings.graphiql else []),
         ],
+        cors_config=cors_config(OriginPolicy.of(settings.allowed_origins)),
         lifespan=[lifespan],
         middleware=[DefineMiddleware(observe_graphql, tracing=tracing)],
         # The process's (telemetry.logs, set up by cli.py), not Litestar's default; Litestar

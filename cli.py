@@ -15,15 +15,19 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from settings import ConfigurationError, Settings, load_settings
+from settings import ConfigurationError, Settings, load_settings, load_signing_settings
 
 if TYPE_CHECKING:
     import uvicorn
     from litestar import Litestar
 
 DEV_USER = "dev-admin"
+# Beside the emulator's database: the dev stack's JWT_SECRET, kept so that a token saved in
+# GraphiQL still works after a restart.
+DEV_SECRET_FILE = "orchestrator-dev.secret"
 
 
 def configure_logging(level: str, log_format: str = "console") -> None:
@@ -174,18 +178,49 @@ def _banner(settings: Settings, host: str, port: int, token: str, extra: list[st
     return "\n".join(lines)
 
 
+def dev_secret(db_path: str) -> str:
+    """Return the dev stack's JWT secret, stored beside *db_path*; create it on first use."""
+    folder = Path(db_path).parent if db_path != ":memory:" else Path()
+    path = folder / DEV_SECRET_FILE
+    try:
+        # O_EXCL: two dev stacks starting together agree on one secret.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_text("utf-8").strip()
+        if secret:
+            return secret
+        raise ConfigurationError(f"{path} is empty: delete it to make a new dev secret") from None
+    secret = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(secret + "\n")
+    return secret
+
+
+def _reset_dev_data(db_path: str) -> None:
+    # The emulator's rows only: the secret stays, so saved tokens keep working.
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(db_path + suffix).unlink(missing_ok=True)
+
+
 async def _run_dev(args: argparse.Namespace) -> None:
     import uvicorn
 
     from app import create_app
     from emulator import DEFAULT_ORGANIZATIONS, EmulatorConfig, start_emulator
     from services.auth import mint_token
+    from web.graphiql import graphiql_version
+    from web.origins import DEV_ORIGINS
 
+    if args.reset and args.db != ":memory:":
+        _reset_dev_data(args.db)
     async with AsyncExitStack() as stack:
         overrides: dict[str, Any] = {"graphiql": True}
         extra: list[str] = []
         if not os.environ.get("JWT_SECRET"):
-            overrides["jwt_secret"] = secrets.token_urlsafe(32)
+            overrides["jwt_secret"] = dev_secret(args.db)
+        if not os.environ.get("ALLOWED_ORIGINS"):
+            # A page served by a dev server on another port may call the API.
+            overrides["allowed_origins"] = DEV_ORIGINS
         if not os.environ.get("REDIS_URL"):
             overrides["redis_url"] = stack.enter_context(_local_redis())
         if os.environ.get("DATAVERSE_URL"):
@@ -204,6 +239,10 @@ async def _run_dev(args: argparse.Namespace) -> None:
             ]
         settings = load_settings(**overrides)
         configure_logging(settings.log_level, settings.log_format or "console")
+        origins = ", ".join(settings.allowed_origins) or "the same origin only"
+        extra.append(f"  Browsers:  pages on {origins} may call the API")
+        if graphiql_version() is None:
+            extra.append("  GraphiQL:  not installed: run `npm ci --prefix web/ide`")
         token = mint_token(
             secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else "",
             subject=DEV_USER,
@@ -234,18 +273,18 @@ def cmd_dev(args: argparse.Namespace) -> None:
 def cmd_token(args: argparse.Namespace) -> None:
     from services.auth import mint_token
 
-    secret = os.environ.get("JWT_SECRET")
-    if not secret:
+    settings = load_signing_settings()  # the environment, then .env, as `serve` reads them
+    if settings.jwt_secret is None:
         raise ConfigurationError("JWT_SECRET: must be set to sign a token")
     print(
         mint_token(
-            secret=secret,
+            secret=settings.jwt_secret.get_secret_value(),
             subject=args.sub,
             privilege=args.privilege,
             organization_guid=args.org,
             ttl_seconds=args.ttl,
-            issuer=os.environ.get("JWT_ISSUER") or None,
-            audience=os.environ.get("JWT_AUDIENCE") or None,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
         )
     )
 
@@ -285,7 +324,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
-    dev.add_argument("--db", default="dataverse-dev.sqlite3", help="emulator database file")
+    dev.add_argument(
+        "--db",
+        default="dataverse-dev.sqlite3",
+        help="emulator database file; the dev JWT secret is kept beside it",
+    )
+    dev.add_argument(
+        "--reset",
+        action="store_true",
+        help="start with an empty emulator database (committed product codes are free again)",
+    )
     dev.set_defaults(run=cmd_dev)
 
     tok = commands.add_parser("token", help="mint a token signed with JWT_SECRET")

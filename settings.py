@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
@@ -16,6 +15,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.auth import DEFAULT_LEEWAY_SECONDS
+from web.origins import normalize_entry
+
 _SYMMETRIC = {"HS256", "HS384", "HS512"}
 _ASYMMETRIC = {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"}
 
@@ -27,7 +29,10 @@ class ConfigurationError(Exception):
 class Settings(BaseSettings):
     """Every setting of the service. Names are the environment variables, upper-cased."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # An empty value (`JWT_JWKS_URL=` in a copied .env.example) means "not set".
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
 
     redis_url: RedisDsn | None = Field(
         default=None, description="Redis holding the drafts, e.g. redis://localhost:6379/0."
@@ -43,6 +48,13 @@ class Settings(BaseSettings):
     )
     jwt_issuer: str | None = Field(default=None, description="Required token issuer (iss).")
     jwt_audience: str | None = Field(default=None, description="Required token audience (aud).")
+    jwt_leeway_seconds: int = Field(
+        default=DEFAULT_LEEWAY_SECONDS,
+        ge=0,
+        le=300,
+        description="Clock skew tolerated on a token's exp (and iat, nbf): a token is accepted "
+        "until exp plus this, over HTTP and websockets alike.",
+    )
     org_encryption_key: SecretStr | None = Field(
         default=None,
         description="32-character key that decrypts the old backend's organizationId claim.",
@@ -81,9 +93,9 @@ class Settings(BaseSettings):
     console: bool = Field(default=True, description="Serve the admin console at /.")
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
-        description="Comma-separated origins (https://app.example.com) whose browser pages may "
-        "open the GraphQL websocket; '*' allows any. Same-origin pages and non-browser "
-        "clients are always allowed.",
+        description="Comma-separated origins (https://app.example.com, or http://localhost:* "
+        "for any port) whose browser pages may call the API over HTTP (CORS) and open the "
+        "GraphQL websocket; '*' allows any. Same-origin pages and non-browser clients always may.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level."
@@ -128,13 +140,7 @@ class Settings(BaseSettings):
     @field_validator("allowed_origins")
     @classmethod
     def _check_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for origin in value:
-            parts = urlsplit(origin)
-            parts.port  # noqa: B018 - raises ValueError for a malformed port
-            bare = parts.scheme in ("http", "https") and parts.hostname and parts.path in ("", "/")
-            if origin != "*" and not (bare and not parts.query):
-                raise ValueError(f"use '*' or origins like https://app.example.com: {origin!r}")
-        return value
+        return tuple(normalize_entry(origin) for origin in value)
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
@@ -193,6 +199,24 @@ class Settings(BaseSettings):
         if self.redis_url is None:
             raise ConfigurationError("REDIS_URL: must be set, e.g. redis://localhost:6379/0")
         return str(self.redis_url)
+
+
+class SigningSettings(BaseSettings):
+    """What `orchestrator token` needs, read as Settings are (environment, then .env)."""
+
+    model_config = Settings.model_config
+
+    jwt_secret: SecretStr | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+
+
+def load_signing_settings() -> SigningSettings:
+    """Read the token-signing settings, as one readable ConfigurationError if they are wrong."""
+    try:
+        return SigningSettings()
+    except ValidationError as exc:
+        raise ConfigurationError(_describe(exc)) from None
 
 
 def load_settings(**overrides: object) -> Settings:

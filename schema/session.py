@@ -22,9 +22,23 @@ class SessionSteps:
     committed: bool = strawberry.field(description="Product and target exist in Dataverse.")
 
 
+def global_id(type_name: str, session_id: str) -> strawberry.ID:
+    """Return the cache key of a type identified by its session: unique across all types."""
+    return strawberry.ID(f"{type_name}:{session_id}")
+
+
 @strawberry.type(description="Where a session stands, for progress bars and commit buttons.")
 class SessionProgress:
     session_id: strawberry.ID = strawberry.field(description="The session.")
+
+    @strawberry.field(
+        description="Globally unique, opaque id of this session's progress, so that normalized "
+        "caches (Apollo Client, urql) update it from every payload and event. Pass sessionId, "
+        "not this, to operations."
+    )
+    def id(self) -> strawberry.ID:
+        return global_id("SessionProgress", self.session_id)
+
     state: SessionState = strawberry.field(description="Current workflow state.")
     version: int = strawberry.field(description="Draft version; grows by one with every change.")
     percentage: int = strawberry.field(
@@ -65,7 +79,19 @@ class SessionProgress:
 @strawberry.type(description="A draft product with its audience target, owned by its creator.")
 class Session:
     draft: strawberry.Private[Draft]
-    session_id: strawberry.ID = strawberry.field(description="The session's id.")
+    session_id: strawberry.ID = strawberry.field(
+        description="The session's id: pass it to addProduct, configureTarget, commit, "
+        "cancelSession, session, sessionProgress and sessionStateChanged."
+    )
+
+    @strawberry.field(
+        description="Globally unique, opaque id of the session, so that normalized caches "
+        "(Apollo Client, urql) update the draft from every payload without configuration. "
+        "Pass sessionId, not this, to operations."
+    )
+    def id(self) -> strawberry.ID:
+        return global_id("Session", self.session_id)
+
     version: int = strawberry.field(
         description="Grows by one with every change; send it as expectedVersion so that a "
         "stale browser tab cannot overwrite a newer edit."

@@ -4,6 +4,12 @@ Claims (docs/design/token-claims.md): ``sub`` is the user id; ``privilege`` is 2
 (1/"owner" may not use the orchestrator); the organization is ``organizationGuid``, or
 the old backend's ``organizationId``: AES-256-CBC "<ivHex>:<cipherHex>" under
 ORG_ENCRYPTION_KEY.
+
+Claims are parsed strictly, because the token is input too: ``exp`` is a number of
+seconds no later than 9999-12-31, ``sub`` is text, the organization is exactly a GUID
+(no trailing newline), and an ``organizationId`` that does not decrypt to one gets the
+same answer whatever went wrong (bad hex, IV, padding or text), so that the answers do
+not tell a forger which part of a guess was right.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeGuard
 
 import jwt
 from cryptography.hazmat.primitives import padding
@@ -34,6 +40,10 @@ _PRIVILEGES: dict[object, Privilege] = {
 }
 ALLOWED_PRIVILEGES = frozenset({Privilege.ADMIN, Privilege.MAIN})
 _JWKS_LIFESPAN = 300  # seconds the identity provider's key set is cached
+# datetime's last second, 9999-12-31T23:59:59Z; a millisecond exp lies beyond it.
+_LAST_EXP = 253_402_300_799
+DEFAULT_LEEWAY_SECONDS = 30
+_UNDECRYPTABLE = "The token's organizationId cannot be decrypted."
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +56,8 @@ class AuthConfig:
     issuer: str | None = None
     audience: str | None = None
     org_encryption_key: str | None = None
-    leeway_seconds: int = 30
+    # Clock skew tolerated on exp (and iat/nbf), everywhere a token is checked.
+    leeway_seconds: int = DEFAULT_LEEWAY_SECONDS
 
 
 def encrypt_organization_id(guid: str, key: str, iv: bytes) -> str:
@@ -57,21 +68,45 @@ def encrypt_organization_id(guid: str, key: str, iv: bytes) -> str:
     return f"{iv.hex()}:{(encryptor.update(data) + encryptor.finalize()).hex()}"
 
 
+def is_guid(value: object) -> TypeGuard[str]:
+    """Whether *value* is exactly a GUID, 8-4-4-4-12 hex digits (no newline, no braces)."""
+    return isinstance(value, str) and _GUID.fullmatch(value) is not None
+
+
 @lru_cache(maxsize=4096)
-def _decrypt_organization_id(value: str, key: str) -> str:
-    iv_hex, _, cipher_hex = value.partition(":")
+def _decrypt_organization_id(value: str, key: str) -> str | None:
+    """Return the GUID that *value* encrypts, or None however it fails to."""
+    iv_hex, colon, cipher_hex = value.partition(":")
+    if not colon or not re.fullmatch(r"[0-9a-fA-F]{32}", iv_hex):
+        return None
+    if not re.fullmatch(r"([0-9a-fA-F]{32})+", cipher_hex):
+        return None
     decryptor = Cipher(algorithms.AES(key.encode()), modes.CBC(bytes.fromhex(iv_hex))).decryptor()
     padded = decryptor.update(bytes.fromhex(cipher_hex)) + decryptor.finalize()
     unpadder = padding.PKCS7(128).unpadder()
-    return (unpadder.update(padded) + unpadder.finalize()).decode()
+    try:
+        text = (unpadder.update(padded) + unpadder.finalize()).decode("ascii")
+    except ValueError:  # bad padding, or bytes that are not text
+        return None
+    return text if is_guid(text) else None
 
 
 def _parse_privilege(claim: object) -> Privilege | None:
-    if isinstance(claim, bool):  # bool is an int subclass: True must not read as 1
-        return None
     if isinstance(claim, str):
-        claim = claim.strip().lower()
-    return _PRIVILEGES.get(claim)
+        return _PRIVILEGES.get(claim.strip().lower())
+    # bool is an int subclass (True must not read as 1); lists and objects are not keys.
+    if isinstance(claim, int) and not isinstance(claim, bool):
+        return _PRIVILEGES.get(claim)
+    return None
+
+
+def _expiry(claims: dict[str, Any]) -> int:
+    exp = claims.get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, int | float) or not 0 < exp <= _LAST_EXP:
+        raise AuthenticationError(
+            "Invalid token: 'exp' must be a time in seconds since 1970, before year 10000."
+        )
+    return int(exp)
 
 
 class TokenVerifier:
@@ -103,12 +138,12 @@ class TokenVerifier:
             del self._verified[token]
         claims = await self._decode(token)
         principal = self._principal(claims)
-        self._remember(token, principal, claims)
+        self._remember(token, principal)
         return principal
 
-    def _remember(self, token: str, principal: Principal, claims: dict[str, Any]) -> None:
-        # pyjwt refuses a token once exp <= now - leeway.
-        until = float(int(claims["exp"]) + self._config.leeway_seconds)
+    def _remember(self, token: str, principal: Principal) -> None:
+        # pyjwt refuses a token once exp <= now - leeway: the principal's token_expires_at.
+        until = principal.token_expires_at.timestamp()
         if self._jwks is not None:
             until = min(until, time.time() + _JWKS_LIFESPAN)  # a key may leave the set
         if len(self._verified) >= self._cache_size:
@@ -151,8 +186,10 @@ class TokenVerifier:
             raise AuthenticationError(f"Invalid token: {exc}.") from exc
 
     def _principal(self, claims: dict[str, Any]) -> Principal:
+        expires = _expiry(claims)
         user_id = claims.get("sub")
-        if not isinstance(user_id, str) or not user_id:
+        if not isinstance(user_id, str) or not user_id.isprintable() or not user_id.strip():
+            # isprintable() is False for control characters and lone surrogates alike.
             raise AuthenticationError("Invalid token: 'sub' must name the user.")
         privilege = _parse_privilege(claims.get("privilege"))
         if privilege not in ALLOWED_PRIVILEGES:
@@ -163,26 +200,26 @@ class TokenVerifier:
             user_id=user_id,
             privilege=privilege,
             organization_guid=self._organization(claims),
-            token_expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=UTC),
+            # When pyjwt would start refusing the token: every later check uses this.
+            token_expires_at=datetime.fromtimestamp(
+                min(expires + self._config.leeway_seconds, _LAST_EXP), tz=UTC
+            ),
         )
 
     def _organization(self, claims: dict[str, Any]) -> str:
         guid = claims.get("organizationGuid")
         encrypted = claims.get("organizationId")
-        if guid is None and isinstance(encrypted, str):
+        if guid is None and encrypted is not None:
             key = self._config.org_encryption_key
             if not key:
                 raise AuthenticationError(
                     "The token's organizationId is encrypted but ORG_ENCRYPTION_KEY "
                     "is not configured."
                 )
-            try:
-                guid = _decrypt_organization_id(encrypted, key)
-            except ValueError as exc:
-                raise AuthenticationError(
-                    "The token's organizationId cannot be decrypted."
-                ) from exc
-        if not isinstance(guid, str) or not _GUID.match(guid):
+            guid = _decrypt_organization_id(encrypted, key) if isinstance(encrypted, str) else None
+            if guid is None:
+                raise AuthenticationError(_UNDECRYPTABLE)
+        if not is_guid(guid):
             raise PermissionDeniedError(
                 "The token names no organization: the orchestrator needs one."
             )

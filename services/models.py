@@ -49,6 +49,8 @@ class Principal:
     user_id: str
     privilege: Privilege
     organization_guid: str
+    # When the token stops being accepted: its exp plus JWT_LEEWAY_SECONDS, the moment the
+    # verifier would refuse it, so that a websocket or a cached principal agrees with it.
     token_expires_at: datetime
 
 

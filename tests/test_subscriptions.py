@@ -287,9 +287,10 @@ async def test_someone_elses_session_is_an_error_without_data(
 async def test_stream_ends_unauthenticated_when_the_token_expires(
     client: GraphQLClient, base_url: str
 ) -> None:
-    # given a token with 1-2 s left (exp is whole seconds)
+    # given a token accepted for 1-2 s more (exp is whole seconds): it expired 28 s ago,
+    # within the 30 s JWT_LEEWAY_SECONDS, which the websocket applies as HTTP does
     sid = (await create_session(client))["sessionId"]
-    async with subscription(base_url, token(ttl=2), SESSION_EVENTS, {"sessionId": sid}) as ws:
+    async with subscription(base_url, token(ttl=-28), SESSION_EVENTS, {"sessionId": sid}) as ws:
         await ws.event()
 
         # when nothing happens to the session, then the stream still ends at the expiry
@@ -367,7 +368,7 @@ async def test_legacy_graphql_ws_protocol(client: GraphQLClient, base_url: str) 
     assert (snapshot["type"], added["type"]) == ("SNAPSHOT", "PRODUCT_ADDED")
     assert refused["type"] == "connection_error"
     assert refused["payload"]["code"] == "UNAUTHENTICATED"
-    assert code == 1011
+    assert code == 4403
 
 
 # -- robustness ---------------------------------------------------------------------------

@@ -1,0 +1,125 @@
+"""No bad input is an internal error: each value found from outside answers at its field.
+
+Regressions of issue 9's list: huge numbers, exponents, malformed URLs, lone surrogates,
+emoji counted as Dataverse counts them (UTF-16 units), non-ASCII digits, "1_000", -0.0.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import GraphQLClient
+from tests.graphql_documents import ADD_PRODUCT, product_input
+from tests.test_workflow import create_session
+
+pytestmark = pytest.mark.anyio
+
+
+async def add_product_raw(client: GraphQLClient, product: dict[str, Any]) -> dict[str, Any]:
+    """POST addProduct with the JSON escaped to ASCII, so lone surrogates travel as \\ud800."""
+    sid = (await create_session(client))["sessionId"]
+    body = {"query": ADD_PRODUCT, "variables": {"sessionId": sid, "input": product}}
+    response = await client.http.post(
+        "/graphql",
+        content=json.dumps(body),
+        headers={
+            "authorization": f"Bearer {client.default_token}",
+            "content-type": "application/json",
+        },
+    )
+    return response.json()
+
+
+RULE_ERRORS = [
+    ("generalPrice", {"generalPrice": 1e26}, "between 0 and 999,999.99"),
+    ("generalPrice", {"generalPrice": 1e308}, "between 0 and 999,999.99"),
+    ("generalPrice", {"generalPrice": "9" * 400}, "between 0 and 999,999.99"),
+    ("generalPrice", {"generalPrice": "0." + "0" * 399 + "1"}, "at most 2 decimal places"),
+    ("generalPrice", {"generalPrice": -0.0}, "between 0 and 999,999.99"),
+    ("generalPrice", {"generalPrice": "-0.00"}, "between 0 and 999,999.99"),
+    ("taxes", {"taxes": 1e27}, "between 0% and 100%"),
+    ("insuranceLimit", {"insuranceLimit": 1e28}, "between 0 and 999,999,999.99"),
+    ("productPicture", {"productPicture": "http://[::1/a.b"}, "http or https URL"),
+    ("productPicture", {"productPicture": "http://example.org:99999/a.png"}, "http or https URL"),
+    ("productPicture", {"productPicture": "https://example.org/a\nb.png"}, "http or https URL"),
+    ("productName", {"productName": "ok \ud800 name"}, "invalid character"),
+    ("productDescription", {"productDescription": "\udfff" * 20}, "invalid character"),
+    ("productName", {"productName": "\U0001f600" * 51}, "(it has 102)"),
+    ("productCode", {"productCode": "\U0001f600" * 13}, "(it has 26)"),
+    ("productYear", {"productYear": "\u0662\u0660\u0662\u0666"}, "four digits"),
+    ("productYear", {"productYear": "２０２６"}, "four digits"),  # noqa: RUF001 - fullwidth digits
+    ("productCode", {"productCode": "ＡＢＣ"}, "letters, digits"),  # noqa: RUF001 - fullwidth
+    ("productCode", {"productCode": "straße"}, "letters, digits"),
+    ("startDate", {"startDate": "1600-01-01"}, "on or after 1753-01-01"),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "overrides", "message"),
+    RULE_ERRORS,
+    ids=[f"{field}-{i}" for i, (field, _, _) in enumerate(RULE_ERRORS)],
+)
+async def test_out_of_rule_values_are_field_errors(
+    client: GraphQLClient, field: str, overrides: dict[str, Any], message: str
+) -> None:
+    body = await add_product_raw(client, product_input(**overrides))
+
+    assert "errors" not in body, body["errors"]
+    errors = body["data"]["addProduct"]["userErrors"]
+    assert [(e["field"], e["code"]) for e in errors] == [(["input", field], "VALIDATION_FAILED")]
+    assert message in errors[0]["message"]
+
+
+async def test_lengths_count_utf16_units_as_dataverse_does(client: GraphQLClient) -> None:
+    # 50 emoji are 100 UTF-16 units: the most a product name may hold.
+    body = await add_product_raw(client, product_input(productName="\U0001f600" * 50))
+
+    assert body["data"]["addProduct"]["userErrors"] == []
+
+
+NOT_VALUES = [
+    ("taxes", {"taxes": "1e27"}),
+    ("insuranceLimit", {"insuranceLimit": "1e28"}),
+    ("generalPrice", {"generalPrice": "1_000"}),
+    ("generalPrice", {"generalPrice": " 12"}),
+    ("generalPrice", {"generalPrice": "12,50"}),
+    ("generalPrice", {"generalPrice": "NaN"}),
+    ("generalPrice", {"generalPrice": "\u0661\u0662"}),
+    ("generalPrice", {"generalPrice": True}),
+    ("startDate", {"startDate": "20260131"}),
+    ("startDate", {"startDate": "2026-W05-1"}),
+    ("startDate", {"startDate": "2026-02-30"}),
+    ("inventory", {"inventory": 2**40}),
+    ("productCategory", {"productCategory": "NOPE"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "overrides"), NOT_VALUES, ids=[f"{f}-{i}" for i, (f, _) in enumerate(NOT_VALUES)]
+)
+async def test_values_of_the_wrong_type_are_refused_before_running(
+    client: GraphQLClient, field: str, overrides: dict[str, Any]
+) -> None:
+    body = await add_product_raw(client, product_input(**overrides))
+
+    assert body["data"] is None
+    assert len(body["errors"]) == 1
+    error = body["errors"][0]
+    assert field in error["message"]
+    assert error.get("extensions", {}).get("code") != "INTERNAL_SERVER_ERROR"
+
+
+async def test_money_keeps_its_exact_decimal_text(client: GraphQLClient) -> None:
+    body = await add_product_raw(
+        client, product_input(generalPrice="1000.50", otStuPrice=0.1, shipping=10)
+    )
+
+    product = body["data"]["addProduct"]["session"]["product"]
+    assert (product["generalPrice"], product["otStuPrice"], product["shipping"]) == (
+        1000.5,
+        0.1,
+        10,
+    )

@@ -1,0 +1,1 @@
+"""What browsers need from the service: which origins may call it, and GraphiQL served offline."""
