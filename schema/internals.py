@@ -17,6 +17,9 @@ What it relies on, and why:
   validation cache key and defeat ``ValidationCache`` (strawberry issue #4635).
 - ``flat_input``: a ``from_input`` hook for wide inputs that decides once which fields need
   no conversion (``strawberry.types.arguments._is_leaf_type``).
+- ``LegacyWebSocketHandlerBase``: Strawberry's handler of the legacy graphql-ws protocol
+  (``strawberry.subscriptions.protocols.graphql_ws.handlers``), which web/controller.py
+  subclasses to close a refused connection with 4403 as graphql-transport-ws does.
 - The prepared POST path of ``graphql_http.py``: the graphql-core schema behind Strawberry's
   (``Schema._schema``), Strawberry's validation and error processing
   (``validate_document``, ``Schema._process_errors``), its awaitable check, and the
@@ -52,6 +55,7 @@ from strawberry.schema.schema import (
     StrawberryGraphQLCoreExecutionContext,
     validate_document,
 )
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types import ExecutionContext as StrawberryExecutionContext
 from strawberry.types import ExecutionResult, get_object_definition
 from strawberry.types.arguments import (
@@ -67,6 +71,7 @@ __all__ = [
     "PINNED",
     "ExecutionContext",
     "GraphQLRequestData",
+    "LegacyWebSocketHandlerBase",
     "convert_argument",
     "execute_prepared",
     "flat_input",
@@ -215,6 +220,10 @@ def flat_input(cls: Cls) -> Cls:
     definition.from_input = from_input
     return cls
 
+
+# -- the legacy websocket protocol (web/controller.py) -----------------------------------
+
+LegacyWebSocketHandlerBase = BaseGraphQLWSHandler[Any, Any]
 
 # -- the prepared POST path (graphql_http.py) ------------------------------------------
 

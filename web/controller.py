@@ -6,12 +6,11 @@ import asyncio
 from typing import Any
 
 from litestar import Request, Response
+from strawberry import UNSET
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.litestar.controller import GraphQLController
-from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
-from strawberry.types.unset import UnsetType
 
+from schema.internals import LegacyWebSocketHandlerBase
 from web import graphiql
 from web.origins import OriginPolicy
 
@@ -20,10 +19,10 @@ from web.origins import OriginPolicy
 FORBIDDEN = 4403
 
 
-class LegacyWebSocketHandler(BaseGraphQLWSHandler[Any, Any]):
+class LegacyWebSocketHandler(LegacyWebSocketHandlerBase):
     """The legacy graphql-ws protocol, closing a refused connection with 4403 Forbidden."""
 
-    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+    async def handle_connection_init(self, message: Any) -> None:
         # Strawberry's own method, but for the close code of a refused connection.
         payload = message.get("payload")
         if payload is not None and not isinstance(payload, dict):
@@ -37,7 +36,7 @@ class LegacyWebSocketHandler(BaseGraphQLWSHandler[Any, Any]):
             await self.send_message({"type": "connection_error", "payload": exc.payload})
             await self.websocket.close(code=FORBIDDEN, reason="Forbidden")
             return
-        if isinstance(ack_payload, UnsetType) or ack_payload is None:
+        if ack_payload is UNSET or ack_payload is None:
             await self.send_message({"type": "connection_ack"})
         else:
             await self.send_message({"type": "connection_ack", "payload": ack_payload})
