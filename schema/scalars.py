@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, NewType
 
@@ -51,7 +52,7 @@ def _percent(value: Any) -> Decimal:
     return _decimal(value, PERCENT_EXPECTED)
 
 
-def _literal(parse: Any) -> Any:
+def _literal(parse: Callable[[Any], Decimal]) -> Callable[..., Decimal]:
     def parse_literal(node: ValueNode, _variables: Any = None) -> Decimal:
         # The literal's own text is exact; no float ever sees it.
         if isinstance(node, IntValueNode | FloatValueNode):

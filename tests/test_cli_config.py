@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -55,7 +56,7 @@ def _running(args: list[str], cwd: Path, marker: str, **env: str) -> Iterator[st
         process.stdout.close()
 
 
-def _graphql(port: int, bearer: str, query: str, **variables: object) -> dict:
+def _graphql(port: int, bearer: str, query: str, **variables: object) -> dict[str, Any]:
     response = httpx.post(
         f"http://127.0.0.1:{port}/graphql",
         json={"query": query, "variables": variables},
@@ -137,7 +138,7 @@ def test_token_reads_dot_env_like_serve(tmp_path: Path) -> None:
 
 
 def test_env_example_loads_as_documented_with_empty_values_unset() -> None:
-    settings = Settings(_env_file=ROOT / ".env.example")  # type: ignore[call-arg]
+    settings = Settings(_env_file=ROOT / ".env.example")
 
     assert settings.jwt_jwks_url is None and settings.jwt_issuer is None
     assert settings.org_encryption_key is None and settings.dataverse_client_secret is None

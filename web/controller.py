@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 
 from litestar import Request, Response
-from strawberry import UNSET
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.litestar.controller import GraphQLController
 
@@ -36,10 +35,10 @@ class LegacyWebSocketHandler(LegacyWebSocketHandlerBase):
             await self.send_message({"type": "connection_error", "payload": exc.payload})
             await self.websocket.close(code=FORBIDDEN, reason="Forbidden")
             return
-        if ack_payload is UNSET or ack_payload is None:
-            await self.send_message({"type": "connection_ack"})
-        else:
+        if isinstance(ack_payload, dict):
             await self.send_message({"type": "connection_ack", "payload": ack_payload})
+        else:  # UNSET or None: an ack without a payload
+            await self.send_message({"type": "connection_ack"})
         self.connection_acknowledged = True
         if self.keep_alive:
             self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
