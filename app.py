@@ -40,6 +40,7 @@ from services.errors import SessionStoreUnavailableError
 from services.events import EventHub
 from services.expiry import ExpirySweeper
 from services.ratelimit import MutationRateLimiter, RateLimit
+from services.recovery import CommitRecoverer
 from services.session_stream import SessionStream
 from services.sessions import SessionService
 from settings import Settings, load_settings
@@ -119,6 +120,7 @@ def commit_policy(settings: Settings) -> CommitPolicy:
         max_attempts=settings.commit_max_attempts,
         max_total_wait=settings.commit_max_wait_seconds,
         lease=timedelta(seconds=settings.commit_lease_seconds),
+        settle_after=timedelta(seconds=settings.commit_settle_seconds),
     )
 
 
@@ -229,7 +231,13 @@ def create_app(settings: Settings | None = None, *, tracing: Tracing | None = No
             app.state.redis = redis
             app.state.sessions = sessions
             app.state.verifier = build_verifier(settings)
-            app.state.commits = CommitService(sessions, dataverse, commit_policy(settings))
+            commits = CommitService(sessions, dataverse, commit_policy(settings))
+            recoverer = CommitRecoverer(
+                sessions, commits, interval=settings.commit_recovery_interval_seconds
+            )
+            recoverer.start()
+            stack.push_async_callback(recoverer.stop)
+            app.state.commits = commits
             app.state.events = events
             app.state.streams = SessionStream(events, sessions)
             app.state.rate_limiter = MutationRateLimiter(

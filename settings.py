@@ -87,7 +87,23 @@ class Settings(BaseSettings):
         default=60,
         gt=0,
         le=3600,
-        description="How long a commit may run unheard before another process recovers it.",
+        description="How long a commit may run unheard before another process recovers it; "
+        "the committing process renews it every third of this while it works.",
+    )
+    commit_settle_seconds: float = Field(
+        default=300,
+        gt=0,
+        le=86400,
+        description="How long after a write was sent to Dataverse a reconcile that does not "
+        "find it rules it out (Dataverse ends a request within 2 minutes). Until then a draft "
+        "whose commit is unconfirmed cannot be changed or cancelled.",
+    )
+    commit_recovery_interval_seconds: float = Field(
+        default=1,
+        gt=0,
+        le=3600,
+        description="How often each instance looks for commits to finish: a lease that ran "
+        "out (its process died), or an unconfirmed commit whose draft reached expiresAt.",
     )
     graphiql: bool = Field(default=False, description="Serve GraphiQL at /graphql.")
     console: bool = Field(default=True, description="Serve the admin console at /.")

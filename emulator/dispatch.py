@@ -12,7 +12,15 @@ from .batch import BatchRunner
 from .control import PREFIX, ControlApi
 from .faults import FaultState, RequestLog, request_class
 from .server import DROP, Drop, HttpRequest, HttpResponse
-from .webapi import SERVICE_PATH, ApiRequest, ApiResponse, Context, WebApi, error_response
+from .webapi import (
+    SERVICE_PATH,
+    ApiRequest,
+    ApiResponse,
+    Context,
+    WebApi,
+    error_response,
+    json_response,
+)
 
 logger = logging.getLogger("emulator")
 
@@ -78,6 +86,14 @@ class Dispatcher:
         if fault is not None and fault.kind == "drop":
             self.requests.add(request.method, request.target, None, fault=fault_kind)
             return DROP
+        if fault is not None and fault.kind == "pass":
+            fault = None
+        if fault is not None and fault.kind == "delay":
+            await asyncio.sleep((fault.delay_ms or 0) / 1000)
+            fault = None  # then run normally, even if the client gave up meanwhile
+        if fault is not None and fault.kind == "malformed":
+            self.requests.add(request.method, request.target, 200, fault=fault_kind)
+            return _http(json_response(200, {"value": [{}]}))
         if fault is not None and fault.kind != "write_then_drop":
             response = error_response(fault.error())
             self.requests.add(request.method, request.target, response.status, fault=fault_kind)

@@ -9,7 +9,13 @@ from typing import Any
 
 from . import errors
 
-KINDS = frozenset({"throttle", "unavailable", "drop", "write_then_drop", "error"})
+KINDS = frozenset(
+    {"throttle", "unavailable", "drop", "write_then_drop", "error", "delay", "malformed", "pass"}
+)
+# "delay": run the request after delay_ms, whatever became of the client meanwhile (a
+# Dataverse that applies a write late); "malformed": answer 200 with a body missing the
+# columns asked for (a read only); "pass": let one request through untouched (to aim the
+# faults after it at later requests of the same kind).
 # "batch" = POST $batch; "read" = any other GET; "write" = any other request that may change
 # data, $batch included (so a "write" fault hits a commit whatever form it takes); "any" = all.
 MATCHES = frozenset({"batch", "read", "write", "any"})
@@ -29,16 +35,25 @@ def request_class(method: str, is_batch: bool) -> str:
 class Fault:
     kind: str
     match: str = "any"
-    retry_after: int | None = None
+    retry_after: int | str | None = None  # a string is sent verbatim ("inf", "1e12")
     status: int | None = None
     code: str | None = None
     message: str | None = None
+    delay_ms: int | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> Fault:
         if not isinstance(data, dict):
             raise FaultConfigError("Each fault must be a JSON object.")
-        unknown = set(data) - {"kind", "match", "retry_after", "status", "code", "message"}
+        unknown = set(data) - {
+            "kind",
+            "match",
+            "retry_after",
+            "status",
+            "code",
+            "message",
+            "delay_ms",
+        }
         if unknown:
             raise FaultConfigError(f"Unknown fault fields: {sorted(unknown)}.")
         kind = data.get("kind")
@@ -48,15 +63,26 @@ class Fault:
         if match not in MATCHES:
             raise FaultConfigError(f"Fault match must be one of {sorted(MATCHES)}, not {match!r}.")
         retry_after = data.get("retry_after")
-        if retry_after is not None and (not isinstance(retry_after, int) or retry_after < 0):
-            raise FaultConfigError("retry_after must be a non-negative integer (seconds).")
+        if retry_after is not None and not (
+            isinstance(retry_after, str) or (isinstance(retry_after, int) and retry_after >= 0)
+        ):
+            raise FaultConfigError(
+                "retry_after must be a non-negative integer (seconds) or a header value string."
+            )
+        delay_ms = data.get("delay_ms")
+        if kind == "delay" and (
+            isinstance(delay_ms, bool) or not isinstance(delay_ms, int) or delay_ms < 0
+        ):
+            raise FaultConfigError("A delay fault needs delay_ms, a non-negative integer.")
         status = data.get("status")
         if status is not None and (not isinstance(status, int) or not 400 <= status <= 599):
             raise FaultConfigError("status must be an HTTP error status (400-599).")
         for name in ("code", "message"):
             if data.get(name) is not None and not isinstance(data[name], str):
                 raise FaultConfigError(f"{name} must be a string.")
-        return cls(kind, match, retry_after, status, data.get("code"), data.get("message"))
+        return cls(
+            kind, match, retry_after, status, data.get("code"), data.get("message"), delay_ms
+        )
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -66,6 +92,7 @@ class Fault:
             "status": self.status,
             "code": self.code,
             "message": self.message,
+            "delay_ms": self.delay_ms,
         }
         return {key: value for key, value in data.items() if value is not None}
 

@@ -12,7 +12,7 @@ TARGETS = "osot_table_audience_targets"
 ORGANIZATIONS = "osot_table_organizations"
 
 
-def throttle(match: str = "any", retry_after: int = 1) -> dict[str, Any]:
+def throttle(match: str = "any", retry_after: int | str = 1) -> dict[str, Any]:
     """429 with Retry-After and code 0x80072322; the request is not executed."""
     return {"kind": "throttle", "match": match, "retry_after": retry_after}
 
@@ -30,6 +30,21 @@ def drop(match: str = "any") -> dict[str, Any]:
 def write_then_drop(match: str = "any") -> dict[str, Any]:
     """Execute (and commit) the request, then close the connection without answering."""
     return {"kind": "write_then_drop", "match": match}
+
+
+def delay(delay_ms: int, match: str = "any") -> dict[str, Any]:
+    """Run the request only after *delay_ms*, even if the client gave up waiting meanwhile."""
+    return {"kind": "delay", "match": match, "delay_ms": delay_ms}
+
+
+def passthrough(match: str = "any") -> dict[str, Any]:
+    """Let the next matching request through untouched; the faults after it hit later ones."""
+    return {"kind": "pass", "match": match}
+
+
+def malformed(match: str = "read") -> dict[str, Any]:
+    """Answer 200 with ``{"value": [{}]}``: a row without the columns that were asked for."""
+    return {"kind": "malformed", "match": match}
 
 
 def error(

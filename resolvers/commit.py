@@ -32,20 +32,21 @@ async def resolve_commit(info: Info, session_id: SessionId) -> CommitPayload:
             session=None,
         )
     draft = outcome.draft
-    result = draft.result
+    result = outcome.result
+    messages = outcome.messages
     failures = []
     if outcome.failure_code:
         failures = [
             UserError(field=None, message=message, code=ErrorCode(outcome.failure_code))
-            for message in draft.errors
+            for message in messages
         ]
     return CommitPayload(
         success=outcome.succeeded,
         product_guid=strawberry.ID(result.product_guid) if result else None,
         target_guid=strawberry.ID(result.target_guid) if result else None,
-        product_code=result.product_code if result else draft.product_code,
-        errors=list(draft.errors),
+        product_code=result.product_code if result else (draft.product_code if draft else None),
+        errors=messages,
         user_errors=failures,
         operation_id=operation_id,
-        session=Session.from_draft(draft),
+        session=Session.from_draft(draft) if draft else None,
     )

@@ -129,11 +129,8 @@ async def resolve_session(info: Info, session_id: SessionId) -> Session | None:
 
 
 async def resolve_session_progress(info: Info, session_id: SessionId) -> SessionProgress | None:
-    principal = await authenticate(info)
-    draft = await _load(info, session_id)
-    # A commit whose process died is finished here once its lease expired.
-    draft = await info.context.commits.recover_if_stale(principal, draft)
-    return SessionProgress.from_progress(progress_of(draft))
+    # A query never writes: a commit whose process died is finished by the recoverer.
+    return SessionProgress.from_progress(progress_of(await _load(info, session_id)))
 
 
 async def resolve_my_sessions(

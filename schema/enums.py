@@ -38,6 +38,12 @@ class ErrorCode(Enum):
     COMMIT_IN_PROGRESS = strawberry.enum_value(
         "COMMIT_IN_PROGRESS", description="A commit of this session is already running."
     )
+    COMMIT_UNCONFIRMED = strawberry.enum_value(
+        "COMMIT_UNCONFIRMED",
+        description="A previous commit of this session may already be in Dataverse, and "
+        "until a commit confirms or rules it out the draft cannot be changed or cancelled: "
+        "commit again (it never creates a duplicate).",
+    )
     COMMIT_FAILED = strawberry.enum_value(
         "COMMIT_FAILED",
         description="Dataverse rejected the product or target; nothing was written. Fix the "

@@ -74,5 +74,6 @@ class CommitPayload(SessionPayload):
     product_code: str | None = strawberry.field(description="The committed product code.")
     errors: list[str] = strawberry.field(
         description="Why the commit failed, in plain words (the cause, and what to do); "
-        "empty on success."
+        "on success, empty unless something is worth knowing (for example that the session "
+        "store could not record the outcome: `session` is then null)."
     )

@@ -8,7 +8,12 @@ ServiceError
 │   ├── StaleVersionError          STALE_VERSION
 │   ├── ProductCodeTakenError      PRODUCT_CODE_TAKEN
 │   ├── CommitInProgressError      COMMIT_IN_PROGRESS
-│   └── TooManyDraftsError         TOO_MANY_DRAFTS (the open-draft cap, MAX_OPEN_DRAFTS)
+│   ├── TooManyDraftsError         TOO_MANY_DRAFTS (the open-draft cap, MAX_OPEN_DRAFTS)
+│   ├── CommitUnconfirmedError     COMMIT_UNCONFIRMED (an earlier write may be in Dataverse)
+│   └── CodeCheckUnavailableError  DATAVERSE_UNAVAILABLE (the code could not be checked)
+├── CommitBookkeepingError         internal to the commit service, never reaches a resolver
+│   ├── LeaseLostError             another process took the commit over
+│   └── AlreadyCommittedError      the draft was committed already
 ├── AuthError                      top-level GraphQL errors
 │   ├── AuthenticationError        UNAUTHENTICATED
 │   └── PermissionDeniedError      FORBIDDEN
@@ -24,7 +29,10 @@ never reaches a caller: the GraphQL error policy masks it like any unexpected er
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from services.models import Draft
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +156,42 @@ class RateLimitedError(ServiceError):
             "Nothing was changed."
         )
         self.retry_after = retry_after
+
+
+class CommitUnconfirmedError(UserInputError):
+    """An earlier commit's write may already be in Dataverse; only a commit can settle it."""
+
+    code: ClassVar[str] = "COMMIT_UNCONFIRMED"
+
+
+class CodeCheckUnavailableError(UserInputError):
+    """Dataverse could not be asked whether the product code is free; nothing was saved."""
+
+    code: ClassVar[str] = "DATAVERSE_UNAVAILABLE"
+
+
+class CommitBookkeepingError(ServiceError):
+    """A commit's compare-and-set lost to another process; the commit service handles it."""
+
+    def __init__(self, message: str, draft: Draft | None) -> None:
+        super().__init__(message)
+        self.draft = draft
+
+
+class LeaseLostError(CommitBookkeepingError):
+    """This process no longer holds the draft's commit lease; another one took over."""
+
+    def __init__(self, draft: Draft | None) -> None:
+        super().__init__("commit lease lost", draft)
+
+
+class AlreadyCommittedError(CommitBookkeepingError):
+    """The draft was committed already; its outcome is in ``draft.result``."""
+
+    draft: Draft
+
+    def __init__(self, draft: Draft) -> None:
+        super().__init__("already committed", draft)
 
 
 class AuthError(ServiceError):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
+from services.periodic import Periodic
 from services.sessions import SessionService
 from telemetry import metrics
 
@@ -17,53 +16,35 @@ class ExpirySweeper:
 
     Every instance runs one; draft.lua claims each notice with ZREM, so it fires once across
     instances. This replaces keyspace notifications, which managed Redis often disables and
-    which fire late (tech-notes E3).
+    which fire late (https://redis.io/docs/latest/develop/use/keyspace-notifications/).
     """
 
     def __init__(
         self, sessions: SessionService, *, interval: float = 1.0, batch: int = 100
     ) -> None:
         self._sessions = sessions
-        self._interval = interval
         self._batch = batch
-        self._task: asyncio.Task[None] | None = None
-        self._failing = False
+        self._fired: list[str] = []
+        self._periodic = Periodic("expiry sweep", self._step, interval=interval, logger=logger)
         self.fired = 0
 
     def start(self) -> None:
         """Start sweeping in the background."""
-        self._task = asyncio.create_task(self._run(), name="expiry-sweeper")
+        self._periodic.start()
 
     async def stop(self) -> None:
         """Stop sweeping and wait for the task to end."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._periodic.stop()
 
     async def sweep_once(self) -> list[str]:
         """Fire what is due now; return the notices fired (empty when Redis is unavailable)."""
-        try:
-            fired = await self._sessions.sweep(limit=self._batch)
-        except Exception:
-            # Redis down, or anything unexpected: log it once and try again next tick, never die.
-            if not self._failing:
-                logger.warning(
-                    "expiry sweep failed; retrying every %ss", self._interval, exc_info=True
-                )
-            self._failing = True
-            return []
-        if self._failing:
-            logger.info("expiry sweep recovered")
-            self._failing = False
-        self.fired += len(fired)
-        # Each notice fires once across instances, so every instance may count what it fired.
-        metrics.DRAFTS_EXPIRED.inc(sum(1 for notice in fired if notice.startswith("expired:")))
-        return fired
+        self._fired = []
+        await self._periodic.run_once()
+        return self._fired
 
-    async def _run(self) -> None:
-        while True:
-            fired = await self.sweep_once()
-            if len(fired) < self._batch:  # a full batch means more may be due: go on at once
-                await asyncio.sleep(self._interval)
+    async def _step(self) -> bool:
+        self._fired = await self._sessions.sweep(limit=self._batch)
+        self.fired += len(self._fired)
+        # Each notice fires once across instances, so every instance may count what it fired.
+        metrics.DRAFTS_EXPIRED.inc(sum(1 for n in self._fired if n.startswith("expired:")))
+        return len(self._fired) >= self._batch  # a full batch: more may be due, go on at once

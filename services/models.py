@@ -90,7 +90,8 @@ class CommitRecord(_Camel):
     started_at_ms: int = 0
     operation_id: str | None = None
     recovering: bool = False
-    uncertain: bool = False
+    uncertain: bool = False  # a write may be in Dataverse: the content is frozen until settled
+    last_write_at_ms: int = 0  # when the last write was sent (fenced), in Redis time
 
 
 def _utc(ms: int) -> datetime:

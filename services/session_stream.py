@@ -240,8 +240,10 @@ class SessionStream:
         if draft is None:  # EXPIRING_SOON and EXPIRED come from the sweeper, without a draft
             return [last.follow_up(kind, now=now, occurred_at_ms=at)]
         change = SessionChange.of(kind, draft, now=now, occurred_at_ms=at, detail=item.detail)
-        if kind is ChangeType.FAILED and draft.expires_at_ms <= at:
-            # The commit failed after expiresAt: draft.lua deleted the draft with it.
+        unconfirmed = draft.commit is not None and draft.commit.uncertain
+        if kind is ChangeType.FAILED and draft.expires_at_ms <= at and not unconfirmed:
+            # The commit failed after expiresAt: draft.lua deleted the draft with it (an
+            # unconfirmed one is kept until a commit settles it).
             return [change, change.follow_up(ChangeType.EXPIRED, now=now, occurred_at_ms=at)]
         return [change]
 

@@ -15,8 +15,11 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services.errors import (
+    AlreadyCommittedError,
     CommitInProgressError,
+    CommitUnconfirmedError,
     InvalidStateError,
+    LeaseLostError,
     ProductCodeTakenError,
     SessionNotFoundError,
     SessionStoreUnavailableError,
@@ -31,22 +34,6 @@ T = TypeVar("T")
 _SCRIPT = resources.files("services.lua").joinpath("draft.lua").read_text("utf-8")
 # Drafts read per MGET when listing a user's drafts.
 _LIST_CHUNK = 50
-
-
-class LeaseLostError(Exception):
-    """This process no longer holds the draft's commit lease; another one took over."""
-
-    def __init__(self, draft: Draft | None) -> None:
-        super().__init__("commit lease lost")
-        self.draft = draft
-
-
-class AlreadyCommittedError(Exception):
-    """The draft was committed already; its outcome is in ``draft.result``."""
-
-    def __init__(self, draft: Draft) -> None:
-        super().__init__("already committed")
-        self.draft = draft
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +83,32 @@ class KeySpace:
     @property
     def events(self) -> str:
         return f"{{{self.tag}}}:events"
+
+    @property
+    def recovery(self) -> str:
+        return f"{{{self.tag}}}:recovery"
+
+    @property
+    def draft_prefix(self) -> str:
+        return self.draft("")
+
+
+# Namespace of the commit GUIDs: uuid5(COMMIT_NAMESPACE, "<sessionId>/product") and ".../target".
+COMMIT_NAMESPACE = uuid.UUID("5f0c6c2e-8f43-4d39-9d2b-4a0c1f6e7a10")
+
+
+def commit_guids(owner: Principal | Draft, session_id: str) -> tuple[str, str]:
+    """Return the product and target GUIDs a session's commit writes, derived from its id.
+
+    Derived, not drawn: however Redis loses or replays state (failover, restart), a draft
+    can never get new GUIDs for rows that may already exist in Dataverse. The owner is part
+    of the name, so only the draft's owner can find its rows from its session id.
+    """
+    name = f"{owner.organization_guid.lower()}/{owner.user_id}/{session_id}"
+    return (
+        str(uuid.uuid5(COMMIT_NAMESPACE, f"{name}/product")),
+        str(uuid.uuid5(COMMIT_NAMESPACE, f"{name}/target")),
+    )
 
 
 def _invalid_state(state: str, action: str) -> InvalidStateError:
@@ -260,15 +273,53 @@ class SessionService:
         lease: timedelta,
         operation_id: str,
     ) -> Draft:
-        """Move the draft to COMMITTING under a lease; choose its GUIDs if it has none yet."""
-        args = {
-            "productGuid": str(uuid.uuid4()),
-            "targetGuid": str(uuid.uuid4()),
-            "leaseOwner": lease_owner,
-            "leaseMs": int(lease.total_seconds() * 1000),
-            "operationId": operation_id,
-        }
+        """Move the draft to COMMITTING under a lease, holding its product code meanwhile."""
+        args = _lease_args(principal, session_id, lease_owner, lease, operation_id)
         return await self._apply("begin_commit", principal, session_id, args, action="commit")
+
+    async def take_over(
+        self, session_id: str, *, lease_owner: str, lease: timedelta, operation_id: str
+    ) -> Draft | None:
+        """Claim a commit that is due for recovery (see ``due_recoveries``), once.
+
+        Return the draft, now COMMITTING under this lease, or None when it is not due
+        (finished, renewed or claimed by another process meanwhile).
+        """
+        raw = await self._call(lambda: self._redis.get(self.keys.draft(session_id)))
+        if raw is None:
+            await self._call(lambda: self._redis.zrem(self.keys.recovery, session_id))
+            return None
+        owner = Draft.model_validate_json(raw)
+        args = _lease_args(owner, session_id, lease_owner, lease, operation_id)
+        try:
+            return await self._apply("take_over", owner, session_id, args, action="commit")
+        except (_NotDueError, SessionNotFoundError):
+            return None
+
+    async def due_recoveries(self, *, limit: int = 20) -> list[str]:
+        """Return the sessions whose commit is due to be finished by a recoverer."""
+        now_ms = await self._now_ms()
+        return list(
+            await self._call(
+                lambda: self._redis.zrangebyscore(
+                    self.keys.recovery, "-inf", now_ms, start=0, num=limit
+                )
+            )
+        )
+
+    async def heartbeat(self, draft: Draft, *, lease_owner: str, lease: timedelta) -> Draft:
+        """Renew the commit lease; raise LeaseLostError if another process holds it."""
+        args = {"leaseOwner": lease_owner, "leaseMs": _ms(lease)}
+        return await self._apply_owned("heartbeat", draft, args)
+
+    async def fence(self, draft: Draft, *, lease_owner: str, lease: timedelta) -> Draft:
+        """Check, right before a write is sent, that this process still owns the commit.
+
+        Also renews the lease, re-asserts the code reservation, and records durably that a
+        write may be in Dataverse from now on (so no one can later say "nothing written").
+        """
+        args = {"leaseOwner": lease_owner, "leaseMs": _ms(lease)}
+        return await self._apply_owned("fence", draft, args)
 
     async def commit_retrying(
         self,
@@ -309,17 +360,36 @@ class SessionService:
         return await self._apply_owned("commit_succeeded", draft, args)
 
     async def commit_failed(
-        self, draft: Draft, *, lease_owner: str, errors: list[str], uncertain: bool = False
+        self,
+        draft: Draft,
+        *,
+        lease_owner: str,
+        errors: list[str],
+        uncertain: bool = False,
+        recover_after: timedelta = timedelta(0),
     ) -> Draft:
-        """Mark the draft FAILED with readable errors; it stays editable and committable."""
-        args = {"leaseOwner": lease_owner, "errors": errors, "uncertain": uncertain}
+        """Mark the draft FAILED with readable errors.
+
+        A certain failure leaves it editable and committable. An *uncertain* one (a write
+        may be in Dataverse) keeps its content frozen and its code held until a commit
+        settles it; a recoverer does that at the latest *recover_after* from now, or at
+        expiresAt, whichever is later.
+        """
+        args = {
+            "leaseOwner": lease_owner,
+            "errors": errors,
+            "uncertain": uncertain,
+            "recoverAfterMs": _ms(recover_after),
+        }
         return await self._apply_owned("commit_failed", draft, args)
 
     async def sweep(self, *, limit: int = 100) -> list[str]:
         """Fire due expiry notices and drop expired code reservations; return what fired."""
         unused = self.keys.unused
-        keys = [unused, self.keys.codes, self.keys.code_expiry, unused, self.keys.schedule, unused]
-        args = ["sweep", "", "", "", json.dumps({"limit": limit}), self.keys.events]
+        keys = [unused, self.keys.codes, self.keys.code_expiry, unused, self.keys.schedule]
+        keys += [unused, unused]
+        sweep_args = {"limit": limit, "draftPrefix": self.keys.draft_prefix}
+        args = ["sweep", "", "", "", json.dumps(sweep_args), self.keys.events]
         raw = await self._call(lambda: self._script(keys=keys, args=args))
         return list(json.loads(raw)["fired"] or [])
 
@@ -346,6 +416,7 @@ class SessionService:
             self.keys.owner(owner),
             self.keys.schedule,
             self.keys.receipt(session_id),
+            self.keys.recovery,
         ]
         argv = [
             op,
@@ -361,12 +432,37 @@ class SessionService:
             return Draft.model_validate(reply["draft"])
         raise _error(reply, action, expected_version)
 
+    async def _now_ms(self) -> int:
+        seconds, micros = await self._call(self._redis.time)
+        return int(seconds) * 1000 + int(micros) // 1000
+
     @staticmethod
     async def _call(fn: Callable[[], Awaitable[T]]) -> T:
         try:
             return await fn()
         except RedisError as exc:
             raise SessionStoreUnavailableError from exc
+
+
+class _NotDueError(Exception):
+    """take_over found nothing to recover: finished, renewed, or claimed by another process."""
+
+
+def _ms(duration: timedelta) -> int:
+    return int(duration.total_seconds() * 1000)
+
+
+def _lease_args(
+    owner: Principal | Draft, session_id: str, lease_owner: str, lease: timedelta, operation_id: str
+) -> dict[str, Any]:
+    product_guid, target_guid = commit_guids(owner, session_id)
+    return {
+        "productGuid": product_guid,
+        "targetGuid": target_guid,
+        "leaseOwner": lease_owner,
+        "leaseMs": _ms(lease),
+        "operationId": operation_id,
+    }
 
 
 def _draft_from_receipt(receipt: dict[str, Any]) -> Draft:
@@ -404,6 +500,14 @@ def _error(reply: dict[str, Any], action: str, expected_version: int | None) -> 
             return AlreadyCommittedError(Draft.model_validate(reply["draft"]))
         case "LEASE_LOST":
             return LeaseLostError(Draft.model_validate(reply["draft"]))
+        case "NOT_DUE":
+            return _NotDueError()
+        case "COMMIT_UNCONFIRMED":
+            return CommitUnconfirmedError(
+                f"Cannot {action}: a previous commit may already be in Dataverse. Commit again "
+                "to confirm it; the draft can be changed again only if that commit finds that "
+                "nothing was written."
+            )
         case "INVALID_STATE":
             return _invalid_state(state, action)
         case "TOO_MANY_DRAFTS":

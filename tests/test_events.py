@@ -175,7 +175,8 @@ async def test_expired_while_committing_waits_for_the_commit_outcome(
     stream = session_events(hub, sessions, owner, sid)
     await anext(stream)
     await redis.zadd(sessions.keys.schedule, {f"expired:{sid}": 0}, xx=True)
-    assert f"expired:{sid}" in await sessions.sweep()
+    assert f"expired:{sid}" not in await sessions.sweep()  # claimed, but not announced
+    assert await redis.zscore(sessions.keys.schedule, f"expired:{sid}") is None
 
     # when the commit then succeeds
     assert draft.commit is not None

@@ -23,6 +23,8 @@ from services.dataverse.errors import (
 )
 from services.dataverse.mapping import (
     CHANGESET_PRODUCT_REF,
+    PRODUCTS,
+    TARGETS,
     organization_ref,
     product_columns,
     product_ref,
@@ -33,6 +35,8 @@ from services.dataverse.retry import TRANSIENT_ERRORS, retry_policy
 
 __all__ = [
     "CHANGESET_PRODUCT_REF",
+    "PRODUCTS",
+    "TARGETS",
     "TRANSIENT_ERRORS",
     "BatchFormatError",
     "BatchOperation",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -69,6 +69,21 @@ def build_http_client(
     )
 
 
+def _malformed(action: str, what: str) -> DataverseUnavailableError:
+    # A read answered with something Dataverse never sends: a fault, worth a retry.
+    return DataverseUnavailableError(
+        f"Dataverse answered the request to {action} with an unreadable body ({what}).",
+        ambiguous=False,
+    )
+
+
+def _text(row: Any, column: str, action: str) -> str:
+    value = row.get(column) if isinstance(row, dict) else None
+    if not isinstance(value, str) or not value:
+        raise _malformed(action, f"no '{column}' in the row")
+    return value
+
+
 def _odata_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"  # OData doubles a quote inside a literal
 
@@ -102,24 +117,43 @@ class DataverseClient:
             select="osot_table_productid,osot_product_code",
             top="1",
         )
-        body = await self._retry(
-            self._get_json, url, f"look up product code {code}", operation="find_product_by_code"
-        )
+        action = f"look up product code {code}"
+        body = await self._retry(self._get_json, url, action, operation="find_product_by_code")
         rows = body.get("value") if isinstance(body, dict) else None
+        if not isinstance(rows, list):
+            raise _malformed(action, "no 'value' list")
         if not rows:
             return None
         row = rows[0]
-        return ProductRef(guid=str(row["osot_table_productid"]), code=str(row["osot_product_code"]))
+        return ProductRef(
+            guid=_text(row, "osot_table_productid", action),
+            code=_text(row, "osot_product_code", action),
+        )
+
+    async def get_row(
+        self, entity_set: str, guid: str, columns: Iterable[str]
+    ) -> dict[str, Any] | None:
+        """Return these columns of the row with this GUID, or None if there is no such row."""
+        guid = canonical_guid(guid)
+        url = f"{entity_set}({guid})?" + _query(select=",".join(columns))
+        action = f"read {entity_set}({guid})"
+        row = await self._retry(self._get_json, url, action, operation="get_row", missing_ok=True)
+        if row is not None and not isinstance(row, dict):
+            raise _malformed(action, "not a JSON object")
+        return row
 
     async def get_product(self, guid: str) -> ProductRecord | None:
         """Return the product with this GUID, or None if it does not exist."""
         guid = canonical_guid(guid)
         url = f"{PRODUCTS}({guid})?" + _query(select=_PRODUCT_SELECT)
+        action = f"read product {guid}"
         row = await self._retry(
-            self._get_json, url, f"read product {guid}", operation="get_product", missing_ok=True
+            self._get_json, url, action, operation="get_product", missing_ok=True
         )
         if row is None:
             return None
+        if not isinstance(row, dict):
+            raise _malformed(action, "not a JSON object")
         return ProductRecord(
             guid=str(row.get("osot_table_productid") or guid),
             product_id=row.get("osot_productid"),
@@ -131,15 +165,14 @@ class DataverseClient:
         """Return the audience target with this GUID, or None if it does not exist."""
         guid = canonical_guid(guid)
         url = f"{TARGETS}({guid})?" + _query(select=_TARGET_SELECT)
+        action = f"read audience target {guid}"
         row = await self._retry(
-            self._get_json,
-            url,
-            f"read audience target {guid}",
-            operation="get_target",
-            missing_ok=True,
+            self._get_json, url, action, operation="get_target", missing_ok=True
         )
         if row is None:
             return None
+        if not isinstance(row, dict):
+            raise _malformed(action, "not a JSON object")
         return TargetRecord(
             guid=str(row.get("osot_table_audience_targetid") or guid),
             target_id=row.get("osot_target"),

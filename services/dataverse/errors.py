@@ -41,6 +41,7 @@ TRANSIENT_CODES: Mapping[str, str] = {
 }
 TRANSIENT_STATUSES = frozenset({408, 502, 503, 504})
 DEFAULT_RETRY_AFTER = 5.0  # seconds, when a 429 carries no usable Retry-After
+MAX_RETRY_AFTER = 3600.0  # seconds; a longer (or infinite) Retry-After is read as this
 _MAX_DETAIL = 500
 
 
@@ -168,16 +169,21 @@ def parse_retry_after(value: str | None, *, default: float = DEFAULT_RETRY_AFTER
     if not value:
         return default
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        if math.isnan(seconds):
+            return default
+        # "inf" or 1e12 must not overflow a timer or freeze a commit: cap it.
+        return min(max(0.0, seconds), MAX_RETRY_AFTER)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return default
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return min(max(0.0, (when - datetime.now(UTC)).total_seconds()), MAX_RETRY_AFTER)
 
 
 def _describe(status: int, code: str | None, message: str | None) -> str:
