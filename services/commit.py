@@ -509,7 +509,7 @@ class _Attempt:
             lease_owner=self._lease_owner,
             errors=errors,
             uncertain=self._ambiguous,
-            recover_after=self._policy.settle_after,
+            recover_after=self._policy.lease,
         )
         logger.warning("session %s commit failed (%s): %s", draft.session_id, code, errors[0])
         return CommitOutcome(draft, code)
@@ -553,8 +553,8 @@ class _Attempt:
                     await self._sessions.heartbeat(
                         self._draft, lease_owner=self._lease_owner, lease=self._policy.lease
                     )
-                except LeaseLostError:
-                    return  # the fence before any write will refuse it too
+                except (LeaseLostError, SessionNotFoundError):
+                    return  # the fence before any write, or the outcome, will say so
                 except SessionStoreUnavailableError:
                     continue  # try again next beat; the fence has the last word
 

@@ -81,7 +81,8 @@ local function holds_code(doc, holder)
 end
 
 local function reserve_code(doc, until_ms)
-  redis.call('HSET', KEYS[2], doc.productCode, doc.sessionId .. '|' .. until_ms)
+  -- %.0f: Lua would write a 15-digit number as 2.534e+14
+  redis.call('HSET', KEYS[2], doc.productCode, doc.sessionId .. '|' .. string.format('%.0f', until_ms))
   redis.call('ZADD', KEYS[3], until_ms, doc.productCode)
 end
 
