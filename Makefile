@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: dev serve test lint schema models console screenshots bench bench-commit bench-subscriptions clean
+.PHONY: dev serve test soak lint schema models console screenshots bench bench-commit bench-subscriptions clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP) web/ide/node_modules tests/js/node_modules console/web/node_modul
 web/ide/node_modules: web/ide/package-lock.json
 	npm ci --prefix web/ide --no-audit --no-fund --ignore-scripts
 	touch web/ide/node_modules
+
+MINUTES ?= 5
+soak: $(STAMP)  ## Run the commit fault soak for MINUTES (default 5) and print its figures
+	$(BIN)/python -m tests.soak --minutes $(MINUTES)
 
 # The browser-client conformance check runs the graphql-ws npm package (Node.js >= 20).
 tests/js/node_modules: tests/js/package-lock.json
