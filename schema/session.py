@@ -47,7 +47,13 @@ class SessionProgress:
     steps: SessionSteps = strawberry.field(description="Which steps are done.")
     can_commit: bool = strawberry.field(
         description="True when commit may be called now: a product is set, the session is "
-        "not committing or committed, and it has not expired."
+        "not committing or committed, and it has not expired (or its last commit is "
+        "unconfirmed, which only a commit can settle)."
+    )
+    commit_unconfirmed: bool = strawberry.field(
+        description="True when the last commit failed in a way that may have written it to "
+        "Dataverse: until a commit confirms it (or rules it out), the draft cannot be "
+        "changed or cancelled (COMMIT_UNCONFIRMED), and it outlives expiresAt."
     )
     errors: list[str] = strawberry.field(
         description="Why the last commit failed, in plain words; empty otherwise."
@@ -69,6 +75,7 @@ class SessionProgress:
                 committed=p.committed,
             ),
             can_commit=p.can_commit,
+            commit_unconfirmed=p.commit_unconfirmed,
             errors=list(p.errors),
             expires_at=p.expires_at,
             seconds_remaining=p.seconds_remaining,

@@ -23,6 +23,7 @@ class Progress:
     committed: bool
     percentage: int
     can_commit: bool
+    commit_unconfirmed: bool
     errors: tuple[str, ...]
     expires_at: datetime
     seconds_remaining: int
@@ -37,6 +38,11 @@ def progress_of(draft: Draft, now: datetime | None = None) -> Progress:
     target_configured = committed or draft.audience_target is not None
     percentage = 100 if committed else 25 + 25 * product_added + 25 * target_configured
     remaining = 0 if committed else max(0, int((draft.expires_at - now).total_seconds()))
+    # A write of an earlier commit may be in Dataverse: only a commit can settle it, so it
+    # stays possible past expiresAt, and nothing else is.
+    unconfirmed = (
+        draft.state is SessionState.FAILED and draft.commit is not None and draft.commit.uncertain
+    )
     return Progress(
         session_id=draft.session_id,
         state=draft.state,
@@ -45,7 +51,8 @@ def progress_of(draft: Draft, now: datetime | None = None) -> Progress:
         target_configured=target_configured,
         committed=committed,
         percentage=percentage,
-        can_commit=draft.state in _COMMITTABLE and product_added and remaining > 0,
+        can_commit=draft.state in _COMMITTABLE and product_added and (remaining > 0 or unconfirmed),
+        commit_unconfirmed=unconfirmed,
         errors=tuple(draft.errors),
         expires_at=draft.expires_at,
         seconds_remaining=remaining,

@@ -50,6 +50,11 @@ pytestmark = pytest.mark.anyio
 # Every read of the client is tried three times: this many drops defeat three reads.
 LOST_READS = [drop("read")] * 9
 NEW_DRAFT = "mutation NewDraft { createSession { session { sessionId } } }"
+UNCONFIRMED = """
+query Unconfirmed($sessionId: ID!) {
+  sessionProgress(sessionId: $sessionId) { state canCommit commitUnconfirmed }
+}
+"""
 
 
 @asynccontextmanager
@@ -129,8 +134,10 @@ async def test_cancel_is_refused_while_a_write_is_unconfirmed(
 ) -> None:
     sid = await unconfirmed_draft(client, dataverse)
 
+    progress = (await client.data(UNCONFIRMED, {"sessionId": sid}))["sessionProgress"]
     cancelled = (await client.data(CANCEL_SESSION, {"sessionId": sid}))["cancelSession"]
 
+    assert progress == {"state": "FAILED", "canCommit": True, "commitUnconfirmed": True}
     assert cancelled["cancelled"] is False
     assert [e["code"] for e in cancelled["userErrors"]] == ["COMMIT_UNCONFIRMED"]
     assert (await commit(client, sid))["success"] is True
