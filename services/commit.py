@@ -580,7 +580,7 @@ def _differences(written: Mapping[str, Any], stored: Mapping[str, Any]) -> list[
 
 def _same(written: Any, stored: Any) -> bool:
     if isinstance(written, bool) or isinstance(stored, bool):
-        return written == stored
+        return bool(written == stored)
     if isinstance(written, int | float) and isinstance(stored, int | float | str | Decimal):
         try:
             return Decimal(str(written)) == Decimal(str(stored))
@@ -590,7 +590,7 @@ def _same(written: Any, stored: Any) -> bool:
         if "," in written or "," in stored:  # multi-select: the same options in any order
             return sorted(written.split(",")) == sorted(stored.split(","))
         return written.lower() == stored.lower() if _is_guid(written) else written == stored
-    return written == stored
+    return bool(written == stored)
 
 
 def _is_guid(value: str) -> bool:

@@ -7,8 +7,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
@@ -169,14 +170,17 @@ class SessionService:
         """
         index = self.keys.owner(Owner.of(principal))
         # Scored by expiresAt, creation time plus the TTL: highest first is newest first.
-        ids = await self._call(
-            lambda: self._redis.zrange(index, "+inf", "(0", byscore=True, desc=True)
+        ids = cast(
+            list[str],
+            await self._call(
+                lambda: self._redis.zrange(index, "+inf", "(0", byscore=True, desc=True)
+            ),
         )
         page: list[Draft] = []
         skipped = 0
         for start in range(0, len(ids), _LIST_CHUNK):
             chunk = [self.keys.draft(i) for i in ids[start : start + _LIST_CHUNK]]
-            raws = await self._call(lambda keys=chunk: self._redis.mget(keys))
+            raws = await self._call(partial(self._redis.mget, chunk))
             for raw in raws:
                 if raw is None:
                     continue  # expired since the index was read
@@ -195,14 +199,15 @@ class SessionService:
 
     async def create(self, principal: Principal, *, operation_id: str) -> Draft:
         """Open a new draft for the caller, expiring TTL after now."""
+        session_id = str(uuid.uuid4())
         args = {
-            "sessionId": str(uuid.uuid4()),
+            "sessionId": session_id,
             "ttlMs": self._ttl_ms,
             "privilege": int(principal.privilege),
             "operationId": operation_id,
             "maxOpen": self._max_open,
         }
-        draft = await self._apply("create", principal, args["sessionId"], args)
+        draft = await self._apply("create", principal, session_id, args)
         metrics.DRAFTS_CREATED.inc()
         return draft
 
@@ -299,13 +304,12 @@ class SessionService:
     async def due_recoveries(self, *, limit: int = 20) -> list[str]:
         """Return the sessions whose commit is due to be finished by a recoverer."""
         now_ms = await self._now_ms()
-        return list(
-            await self._call(
-                lambda: self._redis.zrangebyscore(
-                    self.keys.recovery, "-inf", now_ms, start=0, num=limit
-                )
+        due = await self._call(
+            lambda: self._redis.zrangebyscore(
+                self.keys.recovery, "-inf", now_ms, start=0, num=limit
             )
         )
+        return [str(session_id) for session_id in due]
 
     async def heartbeat(self, draft: Draft, *, lease_owner: str, lease: timedelta) -> Draft:
         """Renew the commit lease; raise LeaseLostError if another process holds it."""

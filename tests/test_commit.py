@@ -257,6 +257,7 @@ async def test_a_commit_whose_process_died_after_writing_is_recovered(
         operation_id="op-crashed",
     )
     assert crashed.commit is not None
+    assert draft.product is not None and draft.audience_target is not None
     http = build_http_client(dataverse.base_url, StaticTokenAuth(dataverse.token))
     async with DataverseClient(http) as dv:
         await dv.create_product_with_target(
