@@ -13,8 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import AsyncExitStack, contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -122,33 +122,98 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_for_redis(port: int, process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Return once the redis-server *process* answers PING on *port*; raise if it cannot."""
+    import redis
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with redis.Redis(port=port, socket_connect_timeout=0.2) as probe:
+                probe.ping()
+            return
+        except redis.ConnectionError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise ConfigurationError("could not start a local redis-server") from None
+            time.sleep(0.05)
+
+
+class RedisServer:
+    """A private redis-server on a free loopback port; restartable on the same port and data.
+
+    ``orchestrator dev`` runs one when REDIS_URL is not set; the tests run their own.
+    """
+
+    def __init__(self, *, prefix: str = "orchestrator-redis-") -> None:
+        self.port = free_port()
+        self._dir = tempfile.mkdtemp(prefix=prefix)
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def directory(self) -> Path:
+        return Path(self._dir)
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            redis_server_command(self.port, self._dir),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_redis(self.port, self._process)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
 @contextmanager
 def _local_redis() -> Iterator[str]:
     """Run a private redis-server on a free port for as long as the block runs."""
-    import redis
-
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix="orchestrator-dev-redis-")
-    process = subprocess.Popen(
-        redis_server_command(port, workdir),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
+    server = RedisServer(prefix="orchestrator-dev-redis-")
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis(port=port, socket_connect_timeout=0.2).ping()
-                break
-            except redis.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise ConfigurationError("could not start a local redis-server") from None
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
+        server.start()
+        yield server.url()
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
+        server.cleanup()
+
+
+async def start_in_this_loop(
+    app: Litestar, **options: Any
+) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """Start uvicorn in the running loop (*options* as server_config takes them).
+
+    Return once it listens, or once its task ended (then ``server.started`` is False).
+    """
+    import uvicorn
+
+    server = uvicorn.Server(server_config(app, **options))
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn has no event
+        await asyncio.sleep(0.01)
+    return server, task
+
+
+@asynccontextmanager
+async def serve_in_this_loop(app: Litestar, **options: Any) -> AsyncIterator[uvicorn.Server]:
+    """Serve *app* in the running loop for as long as the block runs (tests, tools)."""
+    server, task = await start_in_this_loop(app, **options)
+    if not server.started:
+        task.result()  # its error, if it failed
+        raise RuntimeError("uvicorn stopped before it listened")
+    try:
+        yield server
+    finally:
+        server.should_exit = True
+        await task
 
 
 def _banner(settings: Settings, host: str, port: int, token: str, extra: list[str]) -> str:
@@ -203,7 +268,6 @@ def _reset_dev_data(db_path: str) -> None:
 
 
 async def _run_dev(args: argparse.Namespace) -> None:
-    import uvicorn
 
     from app import create_app
     from emulator import DEFAULT_ORGANIZATIONS, EmulatorConfig, start_emulator
@@ -254,12 +318,9 @@ async def _run_dev(args: argparse.Namespace) -> None:
         )
         app = create_app(settings)
         app.on_startup.append(_freeze_startup_objects)
-        server = uvicorn.Server(
-            server_config(app, host=args.host, port=args.port, graceful_shutdown=5)
+        server, serving = await start_in_this_loop(
+            app, host=args.host, port=args.port, graceful_shutdown=5
         )
-        serving = asyncio.create_task(server.serve())
-        while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
-            await asyncio.sleep(0.05)
         if server.started:  # announce only what actually listens
             print(_banner(settings, args.host, args.port, token, extra), flush=True)
         await serving

@@ -26,9 +26,8 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 import httpx
 
 from bench.http_overhead import ADD_PRODUCT, CREATE_SESSION, graphql_body, product
-from bench.stack import EMULATOR_TOKEN, JWT_SECRET, ORGANIZATION, Stack
+from bench.stack import EMULATOR_TOKEN, Stack, bench_authorization
 from emulator.testing import EmulatorControl
-from services.auth import mint_token
 
 CONFIGURE_TARGET = """
 mutation ConfigureTarget($sessionId: ID!, $input: AudienceTargetInput!) {
@@ -96,13 +95,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def run(stack: Stack, args: argparse.Namespace) -> list[dict[str, Any]]:
-    authorization = "Bearer " + mint_token(
-        secret=JWT_SECRET,
-        subject="bench-user",
-        privilege="admin",
-        organization_guid=ORGANIZATION,
-        ttl_seconds=3600,
-    )
+    authorization = bench_authorization()
     control = EmulatorControl(stack.emulator_url, token=EMULATOR_TOKEN)
     await control.reset()
     rows = []

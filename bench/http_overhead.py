@@ -29,8 +29,8 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 
 import httpx
 
-from bench.stack import JWT_SECRET, ORGANIZATION, ROOT, Stack, machine_busy_seconds
-from services.auth import mint_token
+from bench.stack import ROOT, Stack, bench_authorization, machine_busy_seconds
+from tests.graphql_documents import product_input
 
 X = "\N{MULTIPLICATION SIGN}"
 SESSIONS = 256  # per-request session ids cycle through these, so no draft is contended
@@ -76,24 +76,8 @@ MARKERS = {
 
 
 def product(index: int) -> dict[str, Any]:
-    """A valid 15-field product; each session gets its own code (codes are reserved)."""
-    return {
-        "productName": "Advanced OT Workshop 2026",
-        "productCode": f"BENCH-{index:05d}",
-        "productDescription": "Professional development workshop for OTs.",
-        "productCategory": "EVENT",
-        "productStatus": "AVAILABLE",
-        "productGlCode": "WORKSHOPS_AND_WEBINARS_4475",
-        "userType": "OT_OTA",
-        "generalPrice": 199.99,
-        "otStuPrice": 149.99,
-        "inventory": 50,
-        "taxes": 13,
-        "shipping": 0,
-        "productYear": "2026",
-        "activeMembershipOnly": True,
-        "postPurchaseInfo": "Workshop materials will be sent 1 week before the event.",
-    }
+    """A valid 15-field product (the tests' own); each session gets its own code."""
+    return product_input(productCode=f"BENCH-{index:05d}")
 
 
 def graphql_body(query: str, operation: str, variables: dict[str, Any]) -> str:
@@ -379,13 +363,7 @@ def main() -> None:
 
     per_round = max(1, round(args.duration / args.rounds))  # wrk takes whole seconds
     started = time.monotonic()
-    authorization = "Bearer " + mint_token(
-        secret=JWT_SECRET,
-        subject="bench-user",
-        privilege="admin",
-        organization_guid=ORGANIZATION,
-        ttl_seconds=3600,
-    )
+    authorization = bench_authorization()
     with Stack(pin=not args.no_pin) as stack, tempfile.TemporaryDirectory() as tmp:
         print(
             f"stack up: redis {stack.redis_url}, emulator {stack.emulator_url}, "

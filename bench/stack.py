@@ -20,9 +20,8 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-import redis
 
-from cli import free_port, redis_server_command
+from cli import free_port, redis_server_command, wait_for_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CORE = 0
@@ -30,6 +29,20 @@ JWT_SECRET = "bench-secret-that-is-at-least-32-bytes"
 EMULATOR_TOKEN = "emulator-token"
 # Seeded by the emulator (emulator/config.py DEFAULT_ORGANIZATIONS): products bind to it.
 ORGANIZATION = "6f1e3c9a-1111-4a4a-9c9c-000000000001"
+
+
+def bench_authorization() -> str:
+    """Return the Authorization header value of the benchmarks' one admin user."""
+    from services.auth import mint_token
+
+    token = mint_token(
+        secret=JWT_SECRET,
+        subject="bench-user",
+        privilege="admin",
+        organization_guid=ORGANIZATION,
+        ttl_seconds=3600,
+    )
+    return f"Bearer {token}"
 
 
 def cores() -> tuple[set[int], set[int]] | None:
@@ -186,11 +199,7 @@ class Stack:
         )
         if self.pin:
             os.sched_setaffinity(self.server.pid, self.pin[0])
-        _wait_until(
-            lambda: redis.Redis(port=self.redis_port, socket_connect_timeout=0.2).ping(),
-            "redis-server",
-            redis_process,
-        )
+        wait_for_redis(self.redis_port, redis_process, timeout=30)
         _wait_until(
             lambda: httpx.get(f"{self.emulator_url}/_emulator/health").status_code == 200,
             "the Dataverse emulator",

@@ -33,11 +33,12 @@ import uvloop
 from redis.asyncio import BlockingConnectionPool, Redis
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.stack import JWT_SECRET, ORGANIZATION, Stack
-from services.auth import AuthConfig, TokenVerifier, mint_token
+from bench.stack import JWT_SECRET, Stack, bench_authorization
+from services.auth import AuthConfig, TokenVerifier
 from services.models import Principal
 from services.sessions import SessionService
 from services.validation import validate_product, validate_target
+from tests.graphql_documents import product_values
 
 SUBSCRIPTION = """
 subscription Events($sessionId: ID!) {
@@ -47,17 +48,7 @@ subscription Events($sessionId: ID!) {
   }
 }
 """
-PRODUCT = {
-    "productName": "Bench product",
-    "productDescription": "A product for the benchmark",
-    "productCategory": 0,
-    "productStatus": 1,
-    "productGlCode": 1,
-    "userType": 1,
-    "taxes": 13,
-    "productYear": "2026",
-    "generalPrice": 10,
-}
+PRODUCT = product_values(productName="Bench product")
 # Targets the changes alternate between, so every change really changes the draft.
 TARGETS = [
     validate_target({}),
@@ -159,15 +150,10 @@ async def run(subscribers: int, rate: float, duration: float) -> None:
     with Stack() as stack:
         assert stack.server is not None
         pid = stack.server.pid
-        token = mint_token(
-            secret=JWT_SECRET,
-            subject="bench",
-            privilege="admin",
-            organization_guid=ORGANIZATION,
-            ttl_seconds=3600,
-        )
+        authorization = bench_authorization()
+        token = authorization.removeprefix("Bearer ")
         owner = await TokenVerifier(AuthConfig(("HS256",), secret=JWT_SECRET)).authenticate(
-            f"Bearer {token}"
+            authorization
         )
         # A blocking pool waits for a connection instead of failing the change.
         pool = BlockingConnectionPool.from_url(

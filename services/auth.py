@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -118,8 +119,15 @@ class TokenVerifier:
     the one a fresh check would give. Failures are never remembered.
     """
 
-    def __init__(self, config: AuthConfig, *, cache_size: int = 1024) -> None:
+    def __init__(
+        self,
+        config: AuthConfig,
+        *,
+        cache_size: int = 1024,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._config = config
+        self._clock = clock  # when remembered tokens stop counting (seconds since the epoch)
         self._jwks = (
             jwt.PyJWKClient(config.jwks_url, cache_jwk_set=True, lifespan=_JWKS_LIFESPAN)
             if config.jwks_url
@@ -133,7 +141,7 @@ class TokenVerifier:
         token = self._bearer(authorization)
         known = self._verified.get(token)
         if known is not None:
-            if time.time() < known[0]:
+            if self._clock() < known[0]:
                 return known[1]
             del self._verified[token]
         claims = await self._decode(token)
@@ -145,7 +153,7 @@ class TokenVerifier:
         # pyjwt refuses a token once exp <= now - leeway: the principal's token_expires_at.
         until = principal.token_expires_at.timestamp()
         if self._jwks is not None:
-            until = min(until, time.time() + _JWKS_LIFESPAN)  # a key may leave the set
+            until = min(until, self._clock() + _JWKS_LIFESPAN)  # a key may leave the set
         if len(self._verified) >= self._cache_size:
             del self._verified[next(iter(self._verified))]  # the oldest
         self._verified[token] = (until, principal)

@@ -83,3 +83,21 @@ def product_input(**overrides: Any) -> dict[str, Any]:
     }
     product.update(overrides)
     return product
+
+
+def product_values(**overrides: Any) -> dict[str, Any]:
+    """Return a valid product as the services take it: option values, not enum names."""
+    values: dict[str, Any] = {
+        "productName": "Widget",
+        "productCode": "wid-1",
+        "productDescription": "A widget for the tests",
+        "productCategory": 0,
+        "productStatus": 1,
+        "productGlCode": 1,
+        "userType": 1,
+        "taxes": 13,
+        "productYear": "2026",
+        "generalPrice": 10,
+    }
+    values.update(overrides)
+    return values

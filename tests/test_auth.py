@@ -17,26 +17,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from services.auth import encrypt_organization_id
-from tests.conftest import ORG_A, SECRET, GraphQLClient, make_settings, serve, token
 from tests.graphql_documents import CREATE_SESSION, MY_SESSIONS, SESSION_PROGRESS
-from tests.test_workflow import create_session
+from tests.helpers import ORG_A, SECRET, GraphQLClient, create_session, make_settings, serve, token
+from tests.helpers import claims as token_claims
 
 pytestmark = pytest.mark.anyio
 
 ORG_KEY = "0123456789abcdef0123456789abcdef"
-
-
-def _claims(**overrides: Any) -> dict[str, Any]:
-    now = int(time.time())
-    claims = {
-        "sub": "user-1",
-        "privilege": 2,
-        "organizationGuid": ORG_A,
-        "iat": now,
-        "exp": now + 600,
-    }
-    claims.update(overrides)
-    return {k: v for k, v in claims.items() if v is not None}
 
 
 async def _error(client: GraphQLClient, bearer: str | None) -> tuple[int, dict[str, Any]]:
@@ -53,13 +40,13 @@ async def _error(client: GraphQLClient, bearer: str | None) -> tuple[int, dict[s
         (None, "Authentication required"),
         ("Basic dXNlcjpwYXNz", "Malformed Authorization header"),
         ("Bearer not-a-jwt", "Invalid token"),
-        (f"Bearer {jwt.encode(_claims(exp=int(time.time()) - 120), SECRET)}", "Token expired"),
+        (f"Bearer {jwt.encode(token_claims(exp=int(time.time()) - 120), SECRET)}", "Token expired"),
         (
-            f"Bearer {jwt.encode(_claims(), 'another-secret-that-is-32-bytes-long')}",
+            f"Bearer {jwt.encode(token_claims(), 'another-secret-that-is-32-bytes-long')}",
             "Invalid token",
         ),
-        (f"Bearer {jwt.encode(_claims(exp=None), SECRET)}", "exp"),
-        (f"Bearer {jwt.encode(_claims(sub=None), SECRET)}", "sub"),
+        (f"Bearer {jwt.encode(token_claims(exp=None), SECRET)}", "exp"),
+        (f"Bearer {jwt.encode(token_claims(sub=None), SECRET)}", "sub"),
     ],
     ids=["missing", "not-bearer", "malformed", "expired", "wrong-signature", "no-exp", "no-sub"],
 )
@@ -86,7 +73,7 @@ async def test_tampered_token_is_unauthenticated(client: GraphQLClient) -> None:
 
 
 async def test_alg_none_token_is_unauthenticated(client: GraphQLClient) -> None:
-    unsigned = jwt.encode(_claims(), key="", algorithm="none")
+    unsigned = jwt.encode(token_claims(), key="", algorithm="none")
 
     status, error = await _error(client, f"Bearer {unsigned}")
 
@@ -99,7 +86,7 @@ async def test_owner_or_unknown_privilege_is_forbidden(
     client: GraphQLClient, privilege: Any
 ) -> None:
     status, error = await _error(
-        client, f"Bearer {jwt.encode(_claims(privilege=privilege), SECRET)}"
+        client, f"Bearer {jwt.encode(token_claims(privilege=privilege), SECRET)}"
     )
 
     assert status == 403
@@ -110,7 +97,7 @@ async def test_owner_or_unknown_privilege_is_forbidden(
 async def test_admin_and_main_may_use_the_orchestrator(
     client: GraphQLClient, privilege: Any
 ) -> None:
-    bearer = jwt.encode(_claims(privilege=privilege), SECRET)
+    bearer = jwt.encode(token_claims(privilege=privilege), SECRET)
 
     session = await create_session(client, token=bearer)
 
@@ -120,7 +107,7 @@ async def test_admin_and_main_may_use_the_orchestrator(
 async def test_privilege_is_checked_on_every_operation(client: GraphQLClient) -> None:
     # given a draft opened by an admin
     sid = (await create_session(client))["sessionId"]
-    demoted = jwt.encode(_claims(privilege="owner"), SECRET)
+    demoted = jwt.encode(token_claims(privilege="owner"), SECRET)
 
     # when the same user comes back with an owner token
     body = await client.execute(SESSION_PROGRESS, {"sessionId": sid}, token=demoted)
@@ -135,7 +122,7 @@ async def test_old_backend_token_with_encrypted_organization_works(
 ) -> None:
     # given a token as the existing backend issues it: numeric privilege, encrypted org
     encrypted = encrypt_organization_id(ORG_A, ORG_KEY, os.urandom(16))
-    claims = _claims(
+    claims = token_claims(
         organizationGuid=None,
         organizationId=encrypted,
         privilege=3,
@@ -161,7 +148,8 @@ async def test_encrypted_organization_without_key_is_rejected_clearly(
 
     status, error = await _error(
         client,
-        f"Bearer {jwt.encode(_claims(organizationGuid=None, organizationId=encrypted), SECRET)}",
+        "Bearer "
+        + jwt.encode(token_claims(organizationGuid=None, organizationId=encrypted), SECRET),
     )
 
     assert status == 401
@@ -170,7 +158,7 @@ async def test_encrypted_organization_without_key_is_rejected_clearly(
 
 async def test_token_without_organization_is_forbidden(client: GraphQLClient) -> None:
     status, error = await _error(
-        client, f"Bearer {jwt.encode(_claims(organizationGuid=None), SECRET)}"
+        client, f"Bearer {jwt.encode(token_claims(organizationGuid=None), SECRET)}"
     )
 
     assert status == 403
@@ -183,9 +171,9 @@ async def test_issuer_and_audience_are_checked_when_configured(
     settings = make_settings(
         redis_server, jwt_issuer="https://id.example.org", jwt_audience="orchestrator"
     )
-    good = jwt.encode(_claims(iss="https://id.example.org", aud="orchestrator"), SECRET)
-    wrong_aud = jwt.encode(_claims(iss="https://id.example.org", aud="billing"), SECRET)
-    no_iss = jwt.encode(_claims(aud="orchestrator"), SECRET)
+    good = jwt.encode(token_claims(iss="https://id.example.org", aud="orchestrator"), SECRET)
+    wrong_aud = jwt.encode(token_claims(iss="https://id.example.org", aud="billing"), SECRET)
+    no_iss = jwt.encode(token_claims(aud="orchestrator"), SECRET)
 
     async with serve(settings) as url, httpx.AsyncClient(base_url=url) as http:
         gql = GraphQLClient(http, None)
@@ -228,8 +216,8 @@ async def test_rs256_tokens_are_verified_with_the_providers_jwks(
     settings = make_settings(
         redis_server, jwt_secret=None, jwt_algorithms="RS256", jwt_jwks_url=url
     )
-    signed = jwt.encode(_claims(), key, algorithm="RS256", headers={"kid": "k1"})
-    hs256 = jwt.encode(_claims(), SECRET)
+    signed = jwt.encode(token_claims(), key, algorithm="RS256", headers={"kid": "k1"})
+    hs256 = jwt.encode(token_claims(), SECRET)
 
     async with serve(settings) as base, httpx.AsyncClient(base_url=base) as http:
         gql = GraphQLClient(http, None)

@@ -16,8 +16,8 @@ import jwt
 import psutil
 import pytest
 
-from tests.conftest import ORG_A, SECRET
 from tests.graphql_documents import ADD_PRODUCT, CONFIGURE_TARGET, CREATE_SESSION, product_input
+from tests.helpers import ORG_A, SECRET
 from tests.test_commit import COMMIT
 
 ORCHESTRATOR = [sys.executable, "-c", "import cli; cli.main()"]

@@ -7,9 +7,8 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.conftest import GraphQLClient
 from tests.graphql_documents import ADD_PRODUCT, SESSION, product_input
-from tests.test_workflow import create_session
+from tests.helpers import GraphQLClient, create_session
 
 pytestmark = pytest.mark.anyio
 

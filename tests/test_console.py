@@ -10,8 +10,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from tests.conftest import make_settings, serve
-from tests.redis_server import RedisServer
+from tests.helpers import RedisServer, make_settings, serve
 
 pytestmark = pytest.mark.anyio
 

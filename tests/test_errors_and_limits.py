@@ -20,9 +20,8 @@ from services.errors import (
     SessionNotFoundError,
 )
 from settings import Settings
-from tests.conftest import GraphQLClient
 from tests.graphql_documents import SESSION_PROGRESS
-from tests.test_workflow import create_session
+from tests.helpers import GraphQLClient, create_session
 
 pytestmark = pytest.mark.anyio
 

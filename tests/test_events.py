@@ -18,25 +18,12 @@ from services.models import CommitResult, Principal
 from services.session_stream import ChangeType, SessionChange, SessionStream
 from services.sessions import SessionService
 from services.validation import validate_product, validate_target
-from tests.conftest import SECRET, token
-from tests.ws_client import eventually
+from tests.graphql_documents import product_values
+from tests.helpers import SECRET, eventually, token
 
 pytestmark = pytest.mark.anyio
 
-PRODUCT = validate_product(
-    {
-        "productName": "Widget",
-        "productCode": "wid-1",
-        "productDescription": "A widget for the tests",
-        "productCategory": 0,
-        "productStatus": 1,
-        "productGlCode": 1,
-        "userType": 1,
-        "taxes": 13,
-        "productYear": "2026",
-        "generalPrice": 10,
-    }
-)
+PRODUCT = validate_product(product_values())
 EMPTY_TARGET = validate_target({})
 
 
@@ -204,9 +191,10 @@ async def test_each_expiry_notice_fires_once_across_instances(
     redis: Redis, owner: Principal
 ) -> None:
     # given a draft whose warning and expiry are both due, and three instances' sweepers
-    short = SessionService(redis, ttl=timedelta(milliseconds=50))
-    sid = (await short.create(owner, operation_id="test")).session_id
-    await anyio.sleep(0.1)
+    sessions = SessionService(redis)
+    sid = (await sessions.create(owner, operation_id="test")).session_id
+    due = {f"soon:{sid}": 0, f"expired:{sid}": 0}
+    assert await redis.zadd(sessions.keys.schedule, due, xx=True, ch=True) == 2  # due now
     sweepers = [ExpirySweeper(SessionService(redis)) for _ in range(3)]
 
     fired: list[str] = []
@@ -232,7 +220,7 @@ async def test_sweeper_survives_redis_errors(owner: Principal) -> None:
     failing: Any = Failing()
     sweeper = ExpirySweeper(failing, interval=0.01)
     sweeper.start()
-    await anyio.sleep(0.1)
+    await eventually(lambda: failing.calls > 3)
     await sweeper.stop()
 
     assert failing.calls > 3

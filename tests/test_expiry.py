@@ -6,13 +6,12 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-import anyio
 import httpx
 import pytest
+from redis.asyncio import Redis
 
-from tests.conftest import GraphQLClient, make_settings, serve, token
 from tests.graphql_documents import ADD_PRODUCT, CONFIGURE_TARGET, SESSION_PROGRESS, product_input
-from tests.test_workflow import create_session
+from tests.helpers import GraphQLClient, create_session, eventually, make_settings, serve, token
 
 pytestmark = pytest.mark.anyio
 
@@ -34,18 +33,23 @@ async def test_expires_at_is_creation_plus_ttl(short_lived: GraphQLClient) -> No
     assert (expires - created).total_seconds() == TTL
 
 
-async def test_saving_does_not_extend_the_draft(short_lived: GraphQLClient) -> None:
-    # given
+async def test_saving_does_not_extend_the_draft(short_lived: GraphQLClient, redis: Redis) -> None:
+    # given a draft and the time Redis will delete it
     session = await create_session(short_lived)
     sid = session["sessionId"]
-    await anyio.sleep(TTL * 0.6)
+    key = f"{{orchestrator}}:draft:{sid}"
+    expires_ms = await redis.pexpiretime(key)
 
-    # when it is saved shortly before expiry
+    # when it is saved
     saved = await short_lived.data(ADD_PRODUCT, {"sessionId": sid, "input": product_input()})
-    await anyio.sleep(TTL * 0.6)
 
-    # then it is gone at the original expiresAt, with the same not-found answer as ever
+    # then its expiry did not move: the same instant, in the answer and in Redis
     assert saved["addProduct"]["session"]["expiresAt"] == session["expiresAt"]
+    assert await redis.pexpiretime(key) == expires_ms
+    assert expires_ms == int(datetime.fromisoformat(session["expiresAt"]).timestamp() * 1000)
+
+    # and once Redis has let it go, it answers as any unknown session
+    await eventually(lambda: redis.exists(key), 0, within=TTL + 5)
     body = await short_lived.execute(SESSION_PROGRESS, {"sessionId": sid})
     assert body["data"]["sessionProgress"] is None
     assert body["errors"][0]["extensions"]["code"] == "SESSION_NOT_FOUND"
@@ -54,10 +58,10 @@ async def test_saving_does_not_extend_the_draft(short_lived: GraphQLClient) -> N
     assert late["configureTarget"]["userErrors"][0]["message"] == body["errors"][0]["message"]
 
 
-async def test_expiry_releases_the_product_code(short_lived: GraphQLClient) -> None:
+async def test_expiry_releases_the_product_code(short_lived: GraphQLClient, redis: Redis) -> None:
     first = (await create_session(short_lived))["sessionId"]
     await short_lived.data(ADD_PRODUCT, {"sessionId": first, "input": product_input()})
-    await anyio.sleep(TTL + 0.2)
+    await eventually(lambda: redis.exists(f"{{orchestrator}}:draft:{first}"), 0, within=TTL + 5)
 
     second = (await create_session(short_lived))["sessionId"]
     taken = await short_lived.data(ADD_PRODUCT, {"sessionId": second, "input": product_input()})

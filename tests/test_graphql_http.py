@@ -29,7 +29,6 @@ from emulator.testing import EmulatorControl
 from graphql_http import PreparedDocuments
 from schema.internals import GraphQLRequestData, graphql_core_schema
 from settings import Settings
-from tests.conftest import serve_app, token
 from tests.graphql_documents import (
     ADD_PRODUCT,
     CANCEL_SESSION,
@@ -40,7 +39,9 @@ from tests.graphql_documents import (
     SESSION_PROGRESS,
     product_input,
 )
+from tests.helpers import serve_app, token
 from tests.test_catalog import CATALOG
+from tests.test_commit import COMMIT
 
 pytestmark = pytest.mark.anyio
 
@@ -52,15 +53,6 @@ _VOLATILE = [
 ]
 _HEADERS_THAT_VARY = {"date", "content-length"}
 TWO_OPERATIONS = "query A { mySessions { sessionId } } query B { mySessions { state } }"
-COMMIT = """
-mutation Commit($sessionId: ID!) {
-  commit(sessionId: $sessionId) {
-    success productGuid targetGuid productCode errors operationId
-    userErrors { field message code }
-    session { sessionId state version errors productGuid targetGuid committedAt }
-  }
-}
-"""
 SESSION_STATE_CHANGED = (
     "subscription Watch($sessionId: ID!) { sessionStateChanged(sessionId: $sessionId) { type } }"
 )

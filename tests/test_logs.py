@@ -21,10 +21,9 @@ import redis
 from emulator.testing import EmulatorControl
 from telemetry.context import note_session, note_user, request_scope
 from telemetry.logs import CHATTY_LOGGERS, configure_logging, scrub, stop_logging
-from tests.conftest import SECRET, GraphQLClient, serve, token
 from tests.dataverse_emulator import ThreadedEmulator
 from tests.graphql_documents import ADD_PRODUCT, CONFIGURE_TARGET, CREATE_SESSION, product_input
-from tests.redis_server import RedisServer
+from tests.helpers import SECRET, GraphQLClient, RedisServer, serve, token
 from tests.test_commit import COMMIT
 
 ROOT = Path(__file__).parent.parent

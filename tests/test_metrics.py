@@ -16,13 +16,19 @@ from redis.asyncio import Redis
 from emulator.testing import EmulatorControl, throttle
 from settings import Settings
 from telemetry.metrics import MAX_OPERATION_LABELS, operation_label
-from tests.conftest import GraphQLClient, make_settings, serve, token
 from tests.graphql_documents import CANCEL_SESSION, CREATE_SESSION
-from tests.redis_server import RedisServer
+from tests.helpers import (
+    GraphQLClient,
+    RedisServer,
+    create_session,
+    eventually,
+    make_settings,
+    serve,
+    token,
+)
 from tests.test_commit import commit, ready_draft
 from tests.test_subscriptions import SESSION_EVENTS
-from tests.test_workflow import create_session
-from tests.ws_client import eventually, subscription
+from tests.ws_client import subscription
 
 pytestmark = pytest.mark.anyio
 

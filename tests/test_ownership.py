@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ORG_A, ORG_B, GraphQLClient, token
 from tests.graphql_documents import (
     ADD_PRODUCT,
     CANCEL_SESSION,
@@ -15,7 +14,7 @@ from tests.graphql_documents import (
     SESSION_PROGRESS,
     product_input,
 )
-from tests.test_workflow import create_session
+from tests.helpers import ORG_A, ORG_B, GraphQLClient, create_session, token
 
 pytestmark = pytest.mark.anyio
 

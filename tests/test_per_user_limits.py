@@ -12,10 +12,9 @@ from redis.asyncio import Redis
 
 from emulator.testing import EmulatorControl
 from settings import Settings
-from tests.conftest import GraphQLClient, serve, token
 from tests.graphql_documents import CANCEL_SESSION, CONFIGURE_TARGET, CREATE_SESSION, MY_SESSIONS
+from tests.helpers import GraphQLClient, create_session, serve, token
 from tests.test_commit import commit, ready_draft
-from tests.test_workflow import create_session
 
 pytestmark = pytest.mark.anyio
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
+import anyio
 import httpx
 import pytest
 
-from tests.conftest import GraphQLClient, make_settings, serve, token
 from tests.graphql_documents import CREATE_SESSION, SESSION_PROGRESS
-from tests.redis_server import RedisServer
+from tests.helpers import GraphQLClient, RedisServer, make_settings, serve, token
 
 pytestmark = pytest.mark.anyio
 
@@ -29,12 +28,11 @@ async def test_redis_down_is_service_unavailable_then_recovers(own_redis: RedisS
         client = GraphQLClient(http, token())
         sid = (await client.data(CREATE_SESSION))["createSession"]["session"]["sessionId"]
 
-        # when Redis goes away
+        # when Redis goes away (the app's Redis timeouts are seconds: a hang would trip this)
         own_redis.stop()
-        started = time.monotonic()
-        down = await client.execute(CREATE_SESSION)
-        read = await client.execute(SESSION_PROGRESS, {"sessionId": sid})
-        elapsed = time.monotonic() - started
+        with anyio.fail_after(30):
+            down = await client.execute(CREATE_SESSION)
+            read = await client.execute(SESSION_PROGRESS, {"sessionId": sid})
         ready = await http.get("/ready")
 
         # then callers get a clear, typed error quickly (no hang, no traceback)
@@ -42,7 +40,6 @@ async def test_redis_down_is_service_unavailable_then_recovers(own_redis: RedisS
         assert down["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
         assert "temporarily unavailable" in down["errors"][0]["message"]
         assert read["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
-        assert elapsed < 10
         assert ready.status_code == 503
 
         # when Redis comes back, the same app serves again without a restart

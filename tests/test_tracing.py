@@ -19,7 +19,7 @@ from emulator.testing import EmulatorControl
 from settings import Settings
 from telemetry.logs import configure_logging, stop_logging
 from telemetry.tracing import Tracing
-from tests.conftest import GraphQLClient, serve_app, token
+from tests.helpers import GraphQLClient, serve_app, token
 from tests.test_commit import commit, ready_draft
 from tests.test_logs import process_logging  # noqa: F401 - the fixture, used by name
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from tests.conftest import ORG_A, GraphQLClient
 from tests.graphql_documents import (
     ADD_PRODUCT,
     CANCEL_SESSION,
@@ -17,14 +14,9 @@ from tests.graphql_documents import (
     SESSION_PROGRESS,
     product_input,
 )
+from tests.helpers import ORG_A, GraphQLClient, create_session
 
 pytestmark = pytest.mark.anyio
-
-
-async def create_session(client: GraphQLClient, **kwargs: Any) -> dict[str, Any]:
-    payload = (await client.data(CREATE_SESSION, **kwargs))["createSession"]
-    assert payload["userErrors"] == []
-    return payload["session"]
 
 
 async def test_happy_path_walks_a_draft_through_steps_1_to_3(client: GraphQLClient) -> None:
@@ -178,7 +170,7 @@ async def test_session_query_returns_the_whole_draft_for_a_reload(client: GraphQ
 
 
 async def test_my_sessions_lists_only_the_callers_open_drafts(client: GraphQLClient) -> None:
-    from tests.conftest import token
+    from tests.helpers import token
 
     mine = [(await create_session(client))["sessionId"] for _ in range(2)]
     await create_session(client, token=token("someone-else"))

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import inspect
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -120,15 +119,3 @@ async def subscription(
         assert ack["type"] == "connection_ack", ack
         await ws.subscribe(query, variables)
         yield ws
-
-
-async def eventually(check: Callable[[], Any], expected: Any = True, within: float = 5) -> None:
-    """Wait until ``check()`` (sync or async) returns *expected*: state owned by another task."""
-    with anyio.fail_after(within):
-        while True:
-            value = check()
-            if inspect.isawaitable(value):
-                value = await value
-            if value == expected:
-                return
-            await anyio.sleep(0.02)

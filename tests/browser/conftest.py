@@ -20,8 +20,7 @@ from playwright.async_api import Browser, Page, Playwright, async_playwright, ex
 from redis.asyncio import Redis
 
 from settings import Settings
-from tests.conftest import make_settings, serve
-from tests.redis_server import RedisServer
+from tests.helpers import RedisServer, make_settings, serve
 
 # Debian's package (apt-get install chromium), launched through Playwright's
 # executable_path: Playwright cannot download a browser here.

@@ -18,10 +18,8 @@ from redis.asyncio import Redis
 
 from emulator.testing import EmulatorControl, throttle
 from tests.browser.conftest import assert_accessible, console_server, screenshot
-from tests.conftest import GraphQLClient, token
 from tests.graphql_documents import ADD_PRODUCT, CONFIGURE_TARGET, SESSION, product_input
-from tests.redis_server import RedisServer
-from tests.test_workflow import create_session
+from tests.helpers import GraphQLClient, RedisServer, create_session, token
 
 pytestmark = pytest.mark.anyio
 
