@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.conftest import token
+from tests.helpers import token
 
 pytestmark = pytest.mark.anyio
 

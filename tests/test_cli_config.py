@@ -21,9 +21,8 @@ from cli import DEV_SECRET_FILE, free_port
 from emulator import DEFAULT_ORGANIZATIONS
 from services.auth import mint_token
 from settings import Settings
-from tests.conftest import TEST_DB
 from tests.graphql_documents import ADD_PRODUCT, CREATE_SESSION, MY_SESSIONS, product_input
-from tests.redis_server import RedisServer
+from tests.helpers import TEST_DB, RedisServer
 from tests.test_cli import ORCHESTRATOR, _read_until
 from tests.test_commit import COMMIT
 

@@ -9,9 +9,8 @@ import pytest
 from redis.asyncio import Redis
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import make_settings, serve, token
 from tests.graphql_documents import MY_SESSIONS
-from tests.redis_server import RedisServer
+from tests.helpers import RedisServer, make_settings, serve, token
 from tests.ws_client import open_ws
 from web.origins import DEV_ORIGINS, OriginPolicy, normalize_entry
 

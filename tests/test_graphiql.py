@@ -14,8 +14,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from tests.conftest import make_settings, serve
-from tests.redis_server import RedisServer
+from tests.helpers import RedisServer, make_settings, serve
 from web.graphiql import graphiql_version
 
 pytestmark = pytest.mark.anyio

@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GraphQLClient
 from tests.graphql_documents import ADD_PRODUCT, product_input
-from tests.test_workflow import create_session
+from tests.helpers import GraphQLClient, create_session
 
 pytestmark = pytest.mark.anyio
 

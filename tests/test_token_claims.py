@@ -14,11 +14,17 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from redis.asyncio import Redis
 
 from services.auth import encrypt_organization_id
-from tests.conftest import ORG_A, SECRET, GraphQLClient, make_settings, serve
 from tests.graphql_documents import MY_SESSIONS
-from tests.redis_server import RedisServer
+from tests.helpers import (
+    ORG_A,
+    SECRET,
+    GraphQLClient,
+    RedisServer,
+    create_session,
+    make_settings,
+    serve,
+)
 from tests.test_subscriptions import SESSION_EVENTS
-from tests.test_workflow import create_session
 from tests.ws_client import LEGACY_WS, TRANSPORT_WS, open_ws, subscription
 
 pytestmark = pytest.mark.anyio
