@@ -14,7 +14,8 @@ from tests.graphql_documents import (
     SESSION_PROGRESS,
     product_input,
 )
-from tests.helpers import ORG_A, GraphQLClient, create_session
+from tests.helpers import ORG_A, GraphQLClient
+from tests.helpers import create_session as create_session  # tests.test_commit imports it here
 
 pytestmark = pytest.mark.anyio
 
