@@ -185,7 +185,7 @@ class CommitService:
         )
         if draft is None:
             return None
-        logger.warning("finishing the commit of session %s (%s)", session_id, draft.errors)
+        logger.warning("finishing the commit of session %s, which no process runs", session_id)
         try:
             return await self._run(_Attempt(self, draft, lease_owner))
         except CommitInProgressError:
@@ -289,10 +289,8 @@ class _Attempt:
         # A takeover cannot know what the process before it sent: assume it may have.
         self._ambiguous = draft.commit.recovering or draft.commit.uncertain
         self._last_write_at_ms = draft.commit.last_write_at_ms
-        self._product = product_columns(draft.product, draft.organization_guid, self._product_guid)
-        self._target = target_columns(
-            draft.audience_target or {}, self._target_guid, CHANGESET_PRODUCT_REF
-        )
+        self._product: dict[str, Any] = {}
+        self._target: dict[str, Any] = {}
         self.written: CommitResult | None = None
 
     async def run(self) -> CommitOutcome:
@@ -318,6 +316,13 @@ class _Attempt:
         return self._draft.session_id
 
     async def _run(self) -> CommitOutcome:
+        draft = self._draft
+        assert draft.product is not None
+        # Built here, inside run(): a body that cannot be built fails the commit cleanly.
+        self._product = product_columns(draft.product, draft.organization_guid, self._product_guid)
+        self._target = target_columns(
+            draft.audience_target or {}, self._target_guid, CHANGESET_PRODUCT_REF
+        )
         try:
             if (found := await self._already_there()) is not None:
                 return await self._succeed(found)

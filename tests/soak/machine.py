@@ -60,14 +60,23 @@ mutation Commit($sessionId: ID!) {
 }
 """
 
-FAULTS = {
-    "throttle": faults.throttle("any", retry_after=1),
-    "unavailable": faults.unavailable("any"),
-    "drop": faults.drop("any"),
-    "write_then_drop": faults.write_then_drop("batch"),
-    "late_write": faults.delay(2500, "batch"),  # applied after the client gave up
-    "slow_read": faults.delay(1500, "read"),
-    "malformed": faults.malformed("read"),
+# Each fault is what one production incident queues: most are one request's worth, the
+# compound ones are how faults combine in production (the write applied, its answer lost,
+# and the reconcile reads that would confirm it lost too).
+FAULTS: dict[str, list[dict[str, Any]]] = {
+    "throttle": [faults.throttle("any", retry_after=1)],
+    "unavailable": [faults.unavailable("any")],
+    "drop": [faults.drop("any")],
+    "write_then_drop": [faults.write_then_drop("batch")],
+    "late_write": [faults.delay(2500, "batch")],  # applied after the client gave up
+    "slow_read": [faults.delay(1500, "read")],
+    "malformed": [faults.malformed("read")],
+    "reads_lost": [faults.drop("read")] * 6,
+    "write_and_checks_lost": [
+        faults.passthrough("read"),
+        faults.write_then_drop("batch"),
+        *[faults.drop("read")] * 9,
+    ],
 }
 FAULT_LISTS = st.lists(st.sampled_from(sorted(FAULTS)), max_size=3)
 # A transport error is expected only from an instance that was killed under the request.
@@ -360,7 +369,7 @@ class CommitSoak(RuleBasedStateMachine):
 
     def _set_faults(self, kinds: list[str]) -> None:
         STATS.faults.update(kinds)
-        body = {"latency_ms": 0, "queue": [FAULTS[kind] for kind in kinds]}
+        body = {"latency_ms": 0, "queue": [fault for kind in kinds for fault in FAULTS[kind]]}
         httpx.put(f"{self.stack.emulator.base_url}/_emulator/faults", json=body, timeout=10)
 
     # -- commit ----------------------------------------------------------------------------
