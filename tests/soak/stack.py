@@ -88,13 +88,15 @@ class AppInstance:
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = env
         self._process: subprocess.Popen[bytes] | None = None
+        self._killing = False  # set before the signal: a request cut by it is expected
         self._log = Path(tempfile.mkstemp(prefix=f"orchestrator-soak-{name}-", suffix=".log")[1])
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return not self._killing and self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
+        self._killing = False
         command = [
             sys.executable,
             "-c",
@@ -111,6 +113,7 @@ class AppInstance:
 
     def kill(self) -> None:
         if self._process is not None:
+            self._killing = True
             self._process.send_signal(signal.SIGKILL)
             self._process.wait(timeout=10)
             self._process = None
