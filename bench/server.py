@@ -33,6 +33,11 @@ def main() -> None:
         dataverse_url=args.dataverse_url,
         dataverse_token=args.dataverse_token,
         log_level=args.log_level.upper(),
+        # A benchmark is one user sending as fast as it can: measure the service, not the
+        # per-user protections against that.
+        mutation_rate_per_second=10_000,
+        mutation_burst=100_000,
+        max_open_drafts=10_000,
     )
     app = create_app(settings)
     for handler in PLAIN_ROUTES:
