@@ -13,6 +13,7 @@ from litestar import Litestar, Response, get
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -48,6 +49,7 @@ from telemetry import metrics
 from telemetry.context import current_operation_id
 from telemetry.http import ProcessLogging, metrics_endpoint, observe_graphql
 from telemetry.tracing import Tracing, tracing_from_settings
+from web.answers import graphql_exception_handler, negotiate_graphql
 from web.controller import with_browser_support
 from web.cors import cors_config
 from web.graphiql import graphiql_asset
@@ -255,8 +257,10 @@ def create_app(settings: Settings | None = None, *, tracing: Tracing | None = No
             *([graphiql_asset] if settings.graphiql else []),
         ],
         cors_config=cors_config(OriginPolicy.of(settings.allowed_origins)),
+        # What Litestar refuses on /graphql (405 for PUT...) is a GraphQL response too.
+        exception_handlers={HTTPException: graphql_exception_handler},
         lifespan=[lifespan],
-        middleware=[DefineMiddleware(observe_graphql, tracing=tracing)],
+        middleware=[DefineMiddleware(observe_graphql, tracing=tracing), negotiate_graphql],
         # The process's (telemetry.logs, set up by cli.py), not Litestar's default; Litestar
         # still logs the exceptions it catches.
         logging_config=ProcessLogging(),

@@ -44,7 +44,7 @@ from graphql import (
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import OperationType as GraphQLOperationType
-from litestar import MediaType, Request, Response, post
+from litestar import Request, Response, post
 from litestar.status_codes import HTTP_200_OK
 from strawberry import Schema
 from strawberry.extensions import (
@@ -225,8 +225,10 @@ def with_fast_post(
                 return await internals.run_strawberry_post(self, request, context, sub_response)
             try:
                 result = await self._execute(request, request_data, context, sub_response)
-            except HTTPException as e:
-                return Response(e.reason, status_code=e.status_code, media_type=MediaType.TEXT)
+            except HTTPException:
+                # Strawberry refused to run it (no such operationName, a subscription):
+                # nothing ran, and its path answers refusals as it answers everything else.
+                return await internals.run_strawberry_post(self, request, context, sub_response)
             response_data = await self.process_result(request=request, result=result)
             if result.errors:
                 internals.handle_errors(self, result.errors, response_data)

@@ -17,6 +17,9 @@ What it relies on, and why:
   validation cache key and defeat ``ValidationCache`` (strawberry issue #4635).
 - ``flat_input``: a ``from_input`` hook for wide inputs that decides once which fields need
   no conversion (``strawberry.types.arguments._is_leaf_type``).
+- ``CannotGetOperationTypeError`` (``strawberry.schema.exceptions``): what Strawberry raises
+  when a request names no operation it can run; web/controller.py answers it as the
+  GraphQL request error it is.
 - ``LegacyWebSocketHandlerBase``: Strawberry's handler of the legacy graphql-ws protocol
   (``strawberry.subscriptions.protocols.graphql_ws.handlers``), which web/controller.py
   subclasses to close a refused connection with 4403 as graphql-transport-ws does.
@@ -51,6 +54,7 @@ from strawberry.extensions.max_aliases import create_validator as _alias_limit
 from strawberry.extensions.query_depth_limiter import create_validator as _depth_limit
 from strawberry.http import GraphQLRequestData
 from strawberry.schema import Schema
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.schema.schema import (
     StrawberryGraphQLCoreExecutionContext,
     validate_document,
@@ -69,6 +73,7 @@ from strawberry.types.unset import UNSET
 
 __all__ = [
     "PINNED",
+    "CannotGetOperationTypeError",
     "ExecutionContext",
     "GraphQLRequestData",
     "LegacyWebSocketHandlerBase",

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, NewType
 
 import strawberry
-from graphql import FloatValueNode, IntValueNode, StringValueNode, ValueNode
+from graphql import FloatValueNode, GraphQLError, IntValueNode, StringValueNode, ValueNode
 
 MONEY_EXPECTED = "an amount in dollars and cents, such as 199.99"
 PERCENT_EXPECTED = "a percentage such as 13 or 14.97"
@@ -27,9 +27,16 @@ _DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 _DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
+class InvalidValueError(GraphQLError):
+    """A value of the wrong type for a scalar; a GraphQLError, so never masked as internal."""
+
+    def __init__(self, expected: str) -> None:
+        super().__init__(f"Expected {expected}.", extensions={"code": "BAD_USER_INPUT"})
+
+
 def _decimal(value: Any, expected: str) -> Decimal:
     if isinstance(value, bool):
-        raise ValueError(f"Expected {expected}.")
+        raise InvalidValueError(expected)
     if isinstance(value, int):
         return Decimal(value)
     if isinstance(value, float):
@@ -38,9 +45,9 @@ def _decimal(value: Any, expected: str) -> Decimal:
     elif isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value):
         number = Decimal(value)
     else:
-        raise ValueError(f"Expected {expected}.")
+        raise InvalidValueError(expected)
     if not number.is_finite():
-        raise ValueError(f"Expected {expected}.")
+        raise InvalidValueError(expected)
     return number
 
 
@@ -77,7 +84,7 @@ def _date(value: Any) -> datetime.date:
             return datetime.date.fromisoformat(value)
         except ValueError:
             pass  # e.g. 2026-02-30
-    raise ValueError(f"Expected {DATE_EXPECTED}.")
+    raise InvalidValueError(DATE_EXPECTED)
 
 
 def _date_literal(node: ValueNode, _variables: Any = None) -> datetime.date:

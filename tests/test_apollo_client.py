@@ -69,3 +69,27 @@ async def test_the_cached_draft_follows_each_mutation(
         "TARGET_CONFIGURED",
         "COMMITTED",
     ]
+
+
+async def test_an_expired_token_reaches_apollo_as_unauthenticated(
+    apollo: dict[str, dict[str, Any]],
+) -> None:
+    expired = apollo["expired"]
+
+    # a GraphQL error Apollo parsed (not a bare ServerError), with its code and operation id
+    assert expired["kind"] == "CombinedGraphQLErrors", expired
+    [error] = expired["errors"]
+    assert error["code"] == "UNAUTHENTICATED"
+    assert error["operationId"]
+
+
+async def test_a_bad_price_and_a_bad_enum_reach_apollo_as_two_bad_user_inputs(
+    apollo: dict[str, dict[str, Any]],
+) -> None:
+    bad = apollo["badInput"]
+
+    assert bad["kind"] == "CombinedGraphQLErrors", bad
+    assert sorted((e["code"], tuple(e["field"])) for e in bad["errors"]) == [
+        ("BAD_USER_INPUT", ("input", "generalPrice")),
+        ("BAD_USER_INPUT", ("input", "productCategory")),
+    ]

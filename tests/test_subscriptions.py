@@ -352,7 +352,9 @@ async def test_subscription_over_plain_http_is_refused(client: GraphQLClient) ->
     response = await client.post(SESSION_EVENTS, {"sessionId": sid})
 
     assert response.status_code == 400
-    assert response.text == "subscriptions are not allowed when using POST"
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert "websocket" in error["message"]
 
 
 # -- legacy protocol ----------------------------------------------------------------------

@@ -1,16 +1,24 @@
-"""The GraphQL controller as browsers and their clients meet it: origins, GraphiQL, close codes."""
+"""The GraphQL controller as browsers and their clients meet it: origins, GraphiQL, close codes,
+and answers every client can read (web/answers.py)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+from cross_web import HTTPException
 from litestar import Request, Response
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.litestar.controller import GraphQLController
+from strawberry.types import ExecutionResult
 
-from schema.internals import LegacyWebSocketHandlerBase
-from web import graphiql
+from schema import input_errors
+from schema.internals import (
+    CannotGetOperationTypeError,
+    LegacyWebSocketHandlerBase,
+    graphql_core_schema,
+)
+from web import answers, graphiql
 from web.origins import OriginPolicy
 
 # What graphql-transport-ws sends when connection_init is refused; the legacy protocol
@@ -52,8 +60,54 @@ def with_browser_support(
     GraphiQL is served only if the controller was made with ``graphql_ide`` set.
     """
 
+    core_schema = graphql_core_schema(controller.schema)  # type: ignore[arg-type]
+
     class BrowserController(controller):  # type: ignore[valid-type,misc]
         graphql_ws_handler_class = LegacyWebSocketHandler
+
+        async def execute_request(
+            self, request: Request[Any, Any, Any], context: Any, root_value: Any
+        ) -> Response[Any]:
+            # Strawberry's own path (GET, and POSTs the short path leaves to it). JSON that
+            # spells a lone surrogate reaches only this path (orjson refuses it): refuse it
+            # at its field before it reaches Redis or an answer's encoding.
+            parts = await answers.request_parts(request, only_with_lone_surrogates=True)
+            if parts is not None:
+                problems = input_errors.surrogate_problems(core_schema, *parts)
+                if problems:
+                    body = {"errors": [e.formatted for e in problems]}
+                    return answers.response(answers.with_operation_ids(body))
+            try:
+                return await self.run(request, context=context, root_value=root_value)  # type: ignore[no-any-return]
+            except HTTPException as exc:
+                if isinstance(exc.__cause__, CannotGetOperationTypeError):
+                    # No operation to run (an unknown operationName): a GraphQL request
+                    # error, as a document that does not validate is.
+                    body = answers.error_body(exc.reason, "OPERATION_RESOLUTION_FAILURE")
+                    return answers.response(body)
+                return answers.refusal(exc.status_code, exc.reason)
+
+        async def process_result(
+            self, request: Request[Any, Any, Any], result: ExecutionResult
+        ) -> Any:
+            body = await super().process_result(request=request, result=result)
+            errors = result.errors or []
+            if errors and result.data is None and not any(e.path for e in errors):
+                # Refused before execution: codes, and values of the wrong type per field.
+                query, variables, operation_name = await answers.request_parts(request) or (
+                    None,
+                    None,
+                    None,
+                )
+                described = input_errors.describe(
+                    core_schema, query, variables, operation_name, errors
+                )
+                body = {k: v for k, v in body.items() if k not in ("data", "errors")}
+                body["errors"] = [e.formatted for e in described]
+            return answers.with_operation_ids(body)
+
+        def create_response(self, response_data: Any, sub_response: Response[Any]) -> Response[Any]:
+            return answers.response(response_data, sub_response)
 
         def is_websocket_origin_allowed(self, request: Any, origin: str) -> bool:
             # Called for cross-origin handshakes only; ALLOWED_ORIGINS, as for CORS.
