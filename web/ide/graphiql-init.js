@@ -14,8 +14,10 @@
   });
 
   const defaultQuery = [
-    "# Product orchestrator. Paste the Authorization header that `orchestrator dev` printed",
-    "# into the Headers tab below, e.g. {\"Authorization\": \"Bearer eyJ...\"}, then run:",
+    "# Product orchestrator. Paste the header that",
+    "# `orchestrator dev` printed into the Headers tab:",
+    "#   {\"Authorization\": \"Bearer eyJ...\"}",
+    "# then run this, or the README's examples as pasted.",
     "",
     "mutation CreateSession {",
     "  createSession {",
