@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Route, expect
 from redis.asyncio import Redis
 
 from tests.browser.conftest import CHROMIUM, browser, playwright  # noqa: F401 - shared fixtures
-from tests.conftest import make_settings, serve, serve_app, token
+from tests.helpers import make_settings, serve, serve_app, token
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.anyio
@@ -79,7 +79,7 @@ async def _run_page(browser: Browser, frontend: str, api: str) -> dict[str, Any]
         await page.goto(f"{frontend}/?api={api}&token={token()}")
         out = page.locator("#out")
         await expect(out).not_to_have_text("running", timeout=15_000)
-        return json.loads(await out.text_content() or "{}")  # type: ignore[no-any-return]
+        return json.loads(await out.text_content() or "{}")
     finally:
         await context.close()
 

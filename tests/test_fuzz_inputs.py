@@ -26,12 +26,11 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from services.catalog import product_fields, target_fields
-from tests.conftest import GraphQLClient, make_settings, serve, token
 from tests.graphql_documents import ADD_PRODUCT, CONFIGURE_TARGET, product_input
+from tests.helpers import GraphQLClient, create_session, make_settings, serve, token
 from tests.redis_server import RedisServer
 from tests.strategies import product_value, target_value
 from tests.test_commit import COMMIT
-from tests.test_workflow import create_session
 
 pytestmark = pytest.mark.anyio
 

@@ -10,9 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import GraphQLClient, token
 from tests.graphql_documents import ADD_PRODUCT, CREATE_SESSION, MY_SESSIONS, SESSION, product_input
-from tests.test_workflow import create_session
+from tests.helpers import GraphQLClient, create_session, token
 from web.answers import negotiate
 
 pytestmark = pytest.mark.anyio
