@@ -55,6 +55,9 @@ lint: $(STAMP)  ## Lint, check formatting, type-check, check declared dependenci
 schema: $(STAMP)  ## Regenerate schema.graphql from the code
 	$(BIN)/orchestrator schema --output schema.graphql
 
+docs: $(STAMP)  ## Regenerate the migration guide's tables from services/data/*.json
+	$(BIN)/python docs/migration_tables.py
+
 models: $(STAMP)  ## Regenerate the product/target models and enums from services/data/*.json
 	$(BIN)/python codegen.py
 

@@ -40,11 +40,11 @@ def _bearer(**overrides: Any) -> str:
 
 
 async def _refusal(http: httpx.AsyncClient, bearer: str) -> tuple[int, dict[str, Any]]:
-    response = await http.post(
-        "/graphql", json={"query": MY_SESSIONS}, headers={"authorization": f"Bearer {bearer}"}
-    )
+    # application/graphql-response+json: a refused caller is 401/403 without data.
+    headers = {"authorization": f"Bearer {bearer}", "accept": "application/graphql-response+json"}
+    response = await http.post("/graphql", json={"query": MY_SESSIONS}, headers=headers)
     body = response.json()
-    assert body["data"] is None, body
+    assert "data" not in body, body
     return response.status_code, body["errors"][0]
 
 
