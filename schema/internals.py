@@ -20,9 +20,10 @@ What it relies on, and why:
 - ``CannotGetOperationTypeError`` (``strawberry.schema.exceptions``): what Strawberry raises
   when a request names no operation it can run; web/controller.py answers it as the
   GraphQL request error it is.
-- ``LegacyWebSocketHandlerBase``: Strawberry's handler of the legacy graphql-ws protocol
-  (``strawberry.subscriptions.protocols.graphql_ws.handlers``), which web/controller.py
-  subclasses to close a refused connection with 4403 as graphql-transport-ws does.
+- ``LegacyWebSocketHandlerBase``, ``TransportWebSocketHandlerBase``: Strawberry's handlers of
+  the two websocket protocols (``strawberry.subscriptions.protocols.*.handlers``), which
+  web/controller.py subclasses: 4403 for a refused legacy connection, as graphql-transport-ws
+  closes it, and variables that are not text refused at their field.
 - The prepared POST path of ``graphql_http.py``: the graphql-core schema behind Strawberry's
   (``Schema._schema``), Strawberry's validation and error processing
   (``validate_document``, ``Schema._process_errors``), its awaitable check, and the
@@ -59,6 +60,9 @@ from strawberry.schema.schema import (
     StrawberryGraphQLCoreExecutionContext,
     validate_document,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types import ExecutionContext as StrawberryExecutionContext
 from strawberry.types import ExecutionResult, get_object_definition
@@ -77,6 +81,7 @@ __all__ = [
     "ExecutionContext",
     "GraphQLRequestData",
     "LegacyWebSocketHandlerBase",
+    "TransportWebSocketHandlerBase",
     "convert_argument",
     "execute_prepared",
     "flat_input",
@@ -229,6 +234,7 @@ def flat_input(cls: Cls) -> Cls:
 # -- the legacy websocket protocol (web/controller.py) -----------------------------------
 
 LegacyWebSocketHandlerBase = BaseGraphQLWSHandler[Any, Any]
+TransportWebSocketHandlerBase = BaseGraphQLTransportWSHandler[Any, Any]
 
 # -- the prepared POST path (graphql_http.py) ------------------------------------------
 

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from tests.graphql_documents import ADD_PRODUCT, SESSION_PROGRESS, product_input
-from tests.helpers import GraphQLClient, create_session
+from tests.helpers import GraphQLClient, create_session, token
+from tests.ws_client import LEGACY_WS, TRANSPORT_WS, open_ws
 
 pytestmark = pytest.mark.anyio
 
@@ -146,4 +147,26 @@ async def test_money_keeps_its_exact_decimal_text(client: GraphQLClient) -> None
         1000.5,
         0.1,
         10,
+    )
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_a_lone_surrogate_in_a_subscriptions_variable_is_bad_user_input(
+    base_url: str, protocol: str
+) -> None:
+    query = "subscription S($id: ID!) { sessionStateChanged(sessionId: $id) { type } }"
+    subscribe = {"query": query, "variables": {"id": "\ud800"}}
+    kind = "subscribe" if protocol == TRANSPORT_WS else "start"
+
+    async with open_ws(base_url, protocol=protocol) as ws:
+        await ws.init({"Authorization": f"Bearer {token()}"})
+        await ws.ws.send(json.dumps({"type": kind, "id": "1", "payload": subscribe}))
+        message = await ws.receive()
+
+    assert message["type"] == "error", message
+    payload = message["payload"]
+    error = payload[0] if isinstance(payload, list) else payload
+    assert (error["extensions"]["code"], error["extensions"]["field"]) == (
+        "BAD_USER_INPUT",
+        ["sessionId"],
     )

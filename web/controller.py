@@ -16,6 +16,7 @@ from schema import input_errors
 from schema.internals import (
     CannotGetOperationTypeError,
     LegacyWebSocketHandlerBase,
+    TransportWebSocketHandlerBase,
     graphql_core_schema,
 )
 from web import answers, graphiql
@@ -26,8 +27,44 @@ from web.origins import OriginPolicy
 FORBIDDEN = 4403
 
 
+def _not_text(schema: Any, payload: Any, context: Any) -> list[Any]:
+    """Return BAD_USER_INPUT errors (formatted) for variables spelling a lone surrogate."""
+    if not isinstance(payload, dict):
+        return []
+    problems = input_errors.surrogate_problems(
+        graphql_core_schema(schema),
+        payload.get("query"),
+        payload.get("variables"),
+        payload.get("operationName"),
+    )
+    errors = [problem.formatted for problem in problems]
+    for error in errors:
+        error.setdefault("extensions", {})["operationId"] = getattr(context, "operation_id", None)
+    return errors
+
+
+class TransportWebSocketHandler(TransportWebSocketHandlerBase):
+    """graphql-transport-ws, refusing at their field variables that are not text."""
+
+    async def handle_subscribe(self, message: Any) -> None:
+        # JSON can spell a lone surrogate ("\ud800"); Redis and the answer's encoding refuse
+        # it. Refused here, as over HTTP, rather than failing inside the operation.
+        errors = _not_text(self.schema, message.get("payload"), self.context)
+        if errors and self.connection_acknowledged and message.get("id") not in self.operations:
+            await self.send_message({"id": message["id"], "type": "error", "payload": errors})
+            return
+        await super().handle_subscribe(message)
+
+
 class LegacyWebSocketHandler(LegacyWebSocketHandlerBase):
     """The legacy graphql-ws protocol, closing a refused connection with 4403 Forbidden."""
+
+    async def handle_start(self, message: Any) -> None:
+        errors = _not_text(self.schema, message.get("payload"), self.context)
+        if errors and self.connection_acknowledged:
+            await self.send_message({"type": "error", "id": message["id"], "payload": errors[0]})
+            return
+        await super().handle_start(message)
 
     async def handle_connection_init(self, message: Any) -> None:
         # Strawberry's own method, but for the close code of a refused connection.
@@ -64,6 +101,7 @@ def with_browser_support(
 
     class BrowserController(controller):  # type: ignore[valid-type,misc]
         graphql_ws_handler_class = LegacyWebSocketHandler
+        graphql_transport_ws_handler_class = TransportWebSocketHandler
 
         async def execute_request(
             self, request: Request[Any, Any, Any], context: Any, root_value: Any
