@@ -11,7 +11,8 @@ Content negotiation follows the GraphQL-over-HTTP spec (graphql/graphql-over-htt
   before execution (a document that does not parse or validate, values of the wrong type,
   an unknown ``operationName``) has no ``data`` and is ``400``; one refused for the caller
   (``UNAUTHENTICATED``, ``FORBIDDEN`` on every root field) has no ``data`` either and is
-  ``401``/``403``. Apollo Client 4 reads such a body as GraphQL errors.
+  ``401``/``403`` (an internal error before any data, ``500``). Apollo Client 4 reads such
+  a body as GraphQL errors.
 - ``application/json``: ``200`` for every well-formed request, whatever its GraphQL errors
   (Apollo Client and others raise a bare server error for any other status).
 - Either way, a request that is not a GraphQL-over-HTTP request at all (a body that is not
@@ -96,10 +97,9 @@ _CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: 
 
 @dataclass(slots=True)
 class Answer:
-    """How this request is answered: its media type, and a status decided before the result."""
+    """How this request is answered: the media type its Accept header chose."""
 
     media_type: str = JSON
-    status: int | None = None
 
 
 _ANSWER: ContextVar[Answer | None] = ContextVar("graphql_answer", default=None)
@@ -268,15 +268,17 @@ def status_and_body(body: dict[str, Any], hint: int | None) -> tuple[int, dict[s
         ):
             # Refused for who the caller is: a request error, so no data (spec: 401/403).
             body = {k: v for k, v in body.items() if k != "data"}
-        if "data" not in body:
-            status = answer.status or min(
+        if "data" in body:
+            status = hint if hint == 429 else 200
+        elif "INTERNAL_SERVER_ERROR" in codes:
+            status = 500
+        else:
+            status = min(
                 (_REFUSED_FOR_THE_CALLER[c] for c in codes if c in _REFUSED_FOR_THE_CALLER),
                 default=400,
             )
-        else:
-            status = hint if hint == 429 else 200
     else:
-        status = answer.status or (hint if hint == 429 else 200)
+        status = hint if hint == 429 else 200
     return status, body, _CONTENT_TYPES[answer.media_type]
 
 

@@ -92,9 +92,12 @@ class LegacyWebSocketHandler(LegacyWebSocketHandlerBase):
 def with_browser_support(
     controller: type[GraphQLController], origins: OriginPolicy
 ) -> type[GraphQLController]:
-    """Return *controller* applying *origins* to websocket handshakes and serving GraphiQL offline.
+    """Return *controller* answering as browsers and their clients need.
 
-    GraphiQL is served only if the controller was made with ``graphql_ide`` set.
+    Every answer JSON in the negotiated media type (web/answers.py), values of the wrong
+    type per field (schema/input_errors.py), *origins* applied to websocket handshakes,
+    4403 for a refused legacy websocket, and GraphiQL served offline (only if the
+    controller was made with ``graphql_ide`` set).
     """
 
     core_schema = graphql_core_schema(controller.schema)  # type: ignore[arg-type]
