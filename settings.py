@@ -35,7 +35,31 @@ class Settings(BaseSettings):
     )
 
     redis_url: RedisDsn | None = Field(
-        default=None, description="Redis holding the drafts, e.g. redis://localhost:6379/0."
+        default=None,
+        description="Redis holding the drafts, e.g. redis://localhost:6379/0, or any node of a "
+        "Redis Cluster (detected by itself); rediss:// for TLS, user:password@ for ACLs.",
+    )
+    redis_sentinels: Annotated[tuple[tuple[str, int], ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated host:port of Redis Sentinels; the master is found (and "
+        "followed across failovers) through them instead of REDIS_URL.",
+    )
+    redis_sentinel_master: str | None = Field(
+        default=None, description="Name of the master the sentinels monitor (with REDIS_SENTINELS)."
+    )
+    redis_sentinel_username: str | None = Field(
+        default=None, description="ACL user of the sentinels themselves, if they require one."
+    )
+    redis_sentinel_password: SecretStr | None = Field(
+        default=None, description="Password of the sentinels themselves (their requirepass)."
+    )
+    redis_username: str | None = Field(
+        default=None,
+        description="ACL user of the Redis data nodes, when REDIS_URL carries none (Sentinel).",
+    )
+    redis_password: SecretStr | None = Field(
+        default=None,
+        description="Password of the Redis data nodes, when REDIS_URL carries none (Sentinel).",
     )
     jwt_secret: SecretStr | None = Field(
         default=None, description="HS256 shared secret of the existing backend's tokens."
@@ -105,6 +129,13 @@ class Settings(BaseSettings):
         description="How often each instance looks for commits to finish: a lease that ran "
         "out (its process died), or an unconfirmed commit whose draft reached expiresAt.",
     )
+    shutdown_timeout_seconds: float = Field(
+        default=25,
+        gt=0,
+        le=600,
+        description="On SIGTERM, how long in-flight requests (commits) may take to finish "
+        "before they are stopped and websockets are closed.",
+    )
     graphiql: bool = Field(default=False, description="Serve GraphiQL at /graphql.")
     console: bool = Field(default=True, description="Serve the admin console at /.")
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
@@ -158,6 +189,13 @@ class Settings(BaseSettings):
     def _check_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(normalize_entry(origin) for origin in value)
 
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _split_sentinels(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(_host_port(a.strip()) for a in value.split(",") if a.strip())
+        return value
+
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
     def _split_algorithms(cls, value: object) -> object:
@@ -184,6 +222,16 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value().encode()) != 32:
             raise ValueError("must be exactly 32 characters (AES-256)")
         return value
+
+    @model_validator(mode="after")
+    def _check_redis(self) -> Settings:
+        if self.redis_sentinels and self.redis_url is not None:
+            raise ValueError("REDIS_SENTINELS: set either REDIS_URL or REDIS_SENTINELS, not both")
+        if self.redis_sentinels and not self.redis_sentinel_master:
+            raise ValueError("REDIS_SENTINEL_MASTER: must be set with REDIS_SENTINELS")
+        if self.redis_sentinel_master and not self.redis_sentinels:
+            raise ValueError("REDIS_SENTINELS: must be set with REDIS_SENTINEL_MASTER")
+        return self
 
     @model_validator(mode="after")
     def _check_keys(self) -> Settings:
@@ -213,8 +261,27 @@ class Settings(BaseSettings):
     def require_redis_url(self) -> str:
         """Return REDIS_URL, or raise a ConfigurationError saying it is missing."""
         if self.redis_url is None:
-            raise ConfigurationError("REDIS_URL: must be set, e.g. redis://localhost:6379/0")
+            raise ConfigurationError(
+                "REDIS_URL: must be set, e.g. redis://localhost:6379/0 "
+                "(or REDIS_SENTINELS and REDIS_SENTINEL_MASTER)"
+            )
         return str(self.redis_url)
+
+    def require_redis(self) -> None:
+        """Raise a ConfigurationError unless REDIS_URL or REDIS_SENTINELS says where Redis is."""
+        if not self.redis_sentinels:
+            self.require_redis_url()
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    """Parse host:port (or [v6]:port); the port defaults to Sentinel's 26379."""
+    host, sep, port = address.rpartition(":")
+    if not sep or host.endswith(":"):  # no port, or a bare IPv6 address
+        host, port = address, "26379"
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"use host:port pairs separated by commas, got {address!r}")
+    return host, int(port)
 
 
 class SigningSettings(BaseSettings):

@@ -12,9 +12,11 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 
 from services.errors import ServerShuttingDownError
 from services.models import Draft
+from services.redis_client import RedisStore
 
 logger = logging.getLogger("orchestrator.events")
 
@@ -131,11 +133,16 @@ class EventHub:
     queue of every local subscriber of that session. Pub/sub is at-most-once
     (docs/design/pubsub-fanout.md), so wherever a gap is possible (a queue overflowed, the
     PubSub reconnected) the subscriber gets a RESYNC and re-reads the draft instead.
+
+    The channel is a shard channel where Redis has them (SSUBSCRIBE, Redis 7): on a cluster
+    it lives on its slot's master. When that connection breaks (a failover) or the slot
+    moves (Redis says sunsubscribe), the hub asks the store where the channel lives now and
+    subscribes there; the new subscription's confirmation sends every subscriber a RESYNC.
     """
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisStore | Redis,
         channel: str,
         *,
         queue_size: int = 32,
@@ -144,7 +151,7 @@ class EventHub:
         max_concurrent_reads: int = 32,
         tick: float = 0.25,
     ) -> None:
-        self._redis = redis
+        self._store = redis if isinstance(redis, RedisStore) else RedisStore.wrap(redis)
         self._channel = channel
         self._queue_size = queue_size
         self._poll_interval = poll_interval
@@ -211,26 +218,33 @@ class EventHub:
                     del self._subscribers[session_id]
 
     async def _run(self) -> None:
-        pubsub = self._redis.pubsub()
         failures = 0
-        try:
-            while True:
-                try:
-                    if not pubsub.subscribed:
-                        await pubsub.subscribe(self._channel)
-                    message = await pubsub.get_message(timeout=self._poll_interval)
-                    if message is not None:
-                        self._handle(message)
-                except Exception as exc:
-                    # Redis down or failing over (or a bug): never let the one listener die.
-                    failures += 1
-                    if failures == 1:
-                        logger.warning("event subscription failing (%r); retrying", exc)
-                    await asyncio.sleep(min(self._max_backoff, 0.05 * 2 ** min(failures, 8)))
+        while True:
+            pubsub: PubSub | None = None
+            try:
+                # After a failure, re-read where the channel lives: it may have a new master.
+                pubsub, sharded = await self._store.pubsub_for(self._channel, refresh=failures > 0)
+                if sharded:
+                    await pubsub.ssubscribe(self._channel)
                 else:
+                    await pubsub.subscribe(self._channel)
+                while True:
+                    message = await pubsub.get_message(timeout=self._poll_interval)
+                    if message is None:
+                        continue
+                    if not self._handle(message):
+                        raise ConnectionError("the events channel moved to another node")
                     failures = 0
-        finally:
-            await pubsub.aclose()
+            except Exception as exc:
+                # Redis down or failing over (or a bug): never let the one listener die.
+                failures += 1
+                if failures == 1:
+                    logger.warning("event subscription failing (%r); retrying", exc)
+                await asyncio.sleep(min(self._max_backoff, 0.05 * 2 ** min(failures, 8)))
+            finally:
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()
 
     async def _wake_due(self) -> None:
         # One clock for all subscribers instead of a timer per wait: it saves ~0.5 KB per
@@ -244,14 +258,16 @@ class EventHub:
                     if subscriber.deadline is not None and subscriber.deadline <= now:
                         subscriber.wake()
 
-    def _handle(self, message: dict[str, Any]) -> None:
+    def _handle(self, message: dict[str, Any]) -> bool:
+        """Act on one PubSub message; return False when the subscription is gone."""
         kind = message["type"]
-        if kind == "message":
+        if kind in ("message", "smessage"):
             self.received += 1
             self._dispatch(message["data"])
-        elif kind == "subscribe":
-            # redis-py re-subscribes by itself after a reconnect and we see this
-            # confirmation again: whatever was published in between is lost (E3, E5).
+        elif kind in ("subscribe", "ssubscribe"):
+            # redis-py re-subscribes by itself after a reconnect, and the hub subscribes
+            # anew after a failover: either way we see a confirmation, and whatever was
+            # published in between is lost (E3, E5).
             if self._subscribed.is_set():
                 self.resubscriptions += 1
                 logger.info(
@@ -261,6 +277,10 @@ class EventHub:
             for subscribers in self._subscribers.values():
                 for subscriber in subscribers:
                     subscriber.offer(Signal.RESYNC)
+        elif kind in ("sunsubscribe", "unsubscribe"):
+            # Not asked for: Redis dropped it (the slot moved to another node).
+            return False
+        return True
 
     def _dispatch(self, data: str | bytes) -> None:
         if not self._subscribers:

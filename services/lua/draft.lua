@@ -48,8 +48,17 @@ local function fail(code, extra)
   return reply(r)
 end
 
+-- Sharded pub/sub where the server has it (Redis 7): on a cluster the channel then lives on
+-- this slot's shard only. services/redis_client.py makes the same choice when subscribing.
+local function announce(message)
+  local sent = redis.pcall('SPUBLISH', channel, message)
+  if type(sent) == 'table' and sent.err then
+    redis.call('PUBLISH', channel, message)  -- Redis < 7: no sharded pub/sub
+  end
+end
+
 local function publish(event_type, doc, detail)
-  redis.call('PUBLISH', channel, cjson.encode({
+  announce(cjson.encode({
     type = event_type, sessionId = doc.sessionId, version = doc.version,
     occurredAtMs = now, draft = doc, detail = detail or {}
   }))
@@ -156,7 +165,7 @@ if op == 'sweep' then
     local raw = redis.call('GET', args.draftPrefix .. sid)
     local held = raw and frozen(cjson.decode(raw))
     if not (held and kind == 'expired') then
-      redis.call('PUBLISH', channel, cjson.encode({
+      announce(cjson.encode({
         type = kind == 'soon' and 'EXPIRING_SOON' or 'EXPIRED',
         sessionId = sid, occurredAtMs = now, detail = {}
       }))
