@@ -313,6 +313,8 @@ class RedisStore:
         self._nodes.clear()
         if self._owns_client:
             await self.client.aclose()
+        if self._sentinel is not None:
+            await _close_sentinels(self._sentinel)
 
 
 async def open_redis(target: RedisTarget, *, within: float = DETECT_TIMEOUT_SECONDS) -> RedisStore:
@@ -411,17 +413,24 @@ async def _open_sentinel(target: RedisTarget) -> RedisStore:
         password=target.password,
         retry=_retry(),
     )
-    # Fails (MasterNotFoundError, a ConnectionError) until a sentinel names a master.
-    await sentinel.discover_master(target.sentinel_master)
     client = sentinel.master_for(
         target.sentinel_master, redis_class=_BoundedRedis, max_connections=MAX_CONNECTIONS
     )
     try:
+        # Fails (MasterNotFoundError, a ConnectionError) until a sentinel names a master.
+        await sentinel.discover_master(target.sentinel_master)
         await client.ping()
     except BaseException:
         await client.aclose()
+        await _close_sentinels(sentinel)
         raise
     return RedisStore(client, RedisMode.SENTINEL, sentinel=sentinel)
+
+
+async def _close_sentinels(sentinel: Sentinel) -> None:
+    for connection in sentinel.sentinels:
+        with contextlib.suppress(Exception):
+            await connection.aclose()
 
 
 def _credentials(target: RedisTarget) -> dict[str, Any]:

@@ -142,9 +142,7 @@ class ClusterTopology:
                 *("--user", CLUSTER_USER, "on", f">{CLUSTER_PASSWORD}", "~*", "&*", "+@all"),
                 *("--masteruser", CLUSTER_USER, "--masterauth", CLUSTER_PASSWORD),
             ]
-            self.nodes.append(
-                RedisProcess(port, args, node_dir, CLUSTER_PASSWORD, CLUSTER_USER)
-            )
+            self.nodes.append(RedisProcess(port, args, node_dir, CLUSTER_PASSWORD, CLUSTER_USER))
 
     def start(self) -> ClusterTopology:
         for node in self.nodes:
@@ -189,7 +187,9 @@ class ClusterTopology:
         return len(self.masters()) == len(self.nodes) // 2
 
     def masters(self) -> list[RedisProcess]:
-        return [n for n in self.nodes if n.alive and self._info(n, "replication")["role"] == "master"]
+        return [
+            n for n in self.nodes if n.alive and self._info(n, "replication")["role"] == "master"
+        ]
 
     def owner_of(self, key: str) -> RedisProcess:
         """Return the master serving *key*'s slot, as the live masters see it."""
@@ -217,8 +217,10 @@ class ClusterTopology:
     def wait_for_promotion(self, replica: RedisProcess, *, within: float = 30) -> float:
         """Wait until *replica* is a master that the cluster agrees on; return when (monotonic)."""
         wait_until(
-            lambda: self._info(replica, "replication")["role"] == "master"
-            and self._slots_served_by(replica),
+            lambda: (
+                self._info(replica, "replication")["role"] == "master"
+                and self._slots_served_by(replica)
+            ),
             within=within,
             what=f"replica {replica.port} to take over",
         )
@@ -324,9 +326,7 @@ class SentinelTopology:
         def promoted() -> bool:
             for sentinel in self.sentinels:
                 with sentinel.client() as c:
-                    _, port = c.execute_command(
-                        "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME
-                    )
+                    _, port = c.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)
                     if int(port) != self.replica.port:
                         return False
             with self.replica.client() as c:

@@ -1,0 +1,182 @@
+"""The service on a Redis Cluster (3 masters, 3 replicas) and on Sentinel, two instances each.
+
+Each test runs once per deployment: the workflow, code reservation, commit and the
+subscription, with changes made through one instance and read or watched through the other.
+"""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import RedisCluster
+
+from app import create_app
+from emulator.testing import EmulatorControl
+from tests.conftest import ORG_A, serve_app, token
+from tests.graphql_documents import (
+    ADD_PRODUCT,
+    CANCEL_SESSION,
+    CONFIGURE_TARGET,
+    MY_SESSIONS,
+    SESSION,
+    SESSION_PROGRESS,
+    product_input,
+)
+from tests.ha.conftest import Deployment, Instances
+from tests.test_commit import COMMIT, commit, ready_draft
+from tests.test_subscriptions import SESSION_EVENTS
+from tests.test_workflow import create_session
+from tests.ws_client import subscription
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_the_service_finds_the_deployment_by_itself(
+    empty: Deployment, dataverse: EmulatorControl
+) -> None:
+    # given only REDIS_URL (any node of the cluster) or REDIS_SENTINELS
+    app = create_app(empty.settings())
+
+    # when it starts
+    async with serve_app(app):
+        store = app.state.redis_store
+        mode = store.mode
+        is_cluster_client = isinstance(store.client, RedisCluster)
+        channel = app.state.sessions.events_channel
+        with empty.master().client() as master:
+            # its one event subscription is a shard channel on the master of the keys' slot
+            shard_subscribers = dict(master.pubsub_shardnumsub(channel))[channel]
+
+    # then it talks to the deployment the way it must
+    assert mode == empty.name
+    assert is_cluster_client is (empty.name == "cluster")
+    assert shard_subscribers == 1
+
+
+async def test_workflow_across_two_instances(instances: Instances) -> None:
+    a, b = instances.a, instances.b
+
+    # given a draft opened on A
+    sid = (await create_session(a))["sessionId"]
+
+    # when its steps are done alternately through B and A
+    added = await b.data(ADD_PRODUCT, {"sessionId": sid, "input": product_input()})
+    targeted = await a.data(
+        CONFIGURE_TARGET, {"sessionId": sid, "input": {"province": ["ONTARIO", "QUEBEC"]}}
+    )
+    edited = await b.data(
+        ADD_PRODUCT,
+        {
+            "sessionId": sid,
+            "input": product_input(productName="Renamed"),
+            "expectedVersion": targeted["configureTarget"]["session"]["version"],
+        },
+    )
+    stale = await a.data(
+        ADD_PRODUCT, {"sessionId": sid, "input": product_input(), "expectedVersion": 1}
+    )
+
+    # then each instance sees every change made through the other
+    assert added["addProduct"]["userErrors"] == []
+    assert targeted["configureTarget"]["userErrors"] == []
+    assert edited["addProduct"]["userErrors"] == []
+    assert [e["code"] for e in stale["addProduct"]["userErrors"]] == ["STALE_VERSION"]
+    on_a = (await a.data(SESSION, {"sessionId": sid}))["session"]
+    on_b = (await b.data(SESSION_PROGRESS, {"sessionId": sid}))["sessionProgress"]
+    assert on_a["product"]["productName"] == "Renamed"
+    assert on_a["audienceTarget"]["province"] == ["ONTARIO", "QUEBEC"]
+    assert on_a["organizationGuid"] == ORG_A
+    assert (on_b["state"], on_b["version"], on_b["canCommit"]) == ("TARGET_CONFIGURED", 4, True)
+    assert (await b.data(MY_SESSIONS))["mySessions"] == [
+        {"sessionId": sid, "state": "TARGET_CONFIGURED"}
+    ]
+
+    # and cancelling through B removes it for A
+    await b.data(CANCEL_SESSION, {"sessionId": sid})
+    gone = await a.execute(SESSION, {"sessionId": sid})
+    assert gone["errors"][0]["extensions"]["code"] == "SESSION_NOT_FOUND"
+
+
+async def test_code_reservation_across_instances(instances: Instances) -> None:
+    a, b = instances.a, instances.b
+    other = token("user-2")
+    first = (await create_session(a))["sessionId"]
+    second = (await create_session(b, token=other))["sessionId"]
+
+    # given a code reserved through A
+    held = await a.data(
+        ADD_PRODUCT, {"sessionId": first, "input": product_input(productCode="HA-1")}
+    )
+
+    # when another user asks for it through B
+    taken = await b.data(
+        ADD_PRODUCT,
+        {"sessionId": second, "input": product_input(productCode="ha-1")},
+        token=other,
+    )
+
+    # then it is refused until A's draft lets it go
+    assert held["addProduct"]["userErrors"] == []
+    assert [e["code"] for e in taken["addProduct"]["userErrors"]] == ["PRODUCT_CODE_TAKEN"]
+    await a.data(CANCEL_SESSION, {"sessionId": first})
+    again = await b.data(
+        ADD_PRODUCT,
+        {"sessionId": second, "input": product_input(productCode="HA-1")},
+        token=other,
+    )
+    assert again["addProduct"]["userErrors"] == []
+
+
+async def test_commit_exactly_once_across_instances(
+    instances: Instances, dataverse: EmulatorControl
+) -> None:
+    a, b = instances.a, instances.b
+    sid = await ready_draft(a, target={"province": ["ONTARIO"]}, productCode="HA-COMMIT")
+
+    # when it is committed through B, and again through A
+    first = await commit(b, sid)
+    again = await commit(a, sid)
+
+    # then Dataverse has one product and its target, and both answers agree
+    assert first["success"] is True, first
+    assert again["success"] is True, again
+    assert (again["productGuid"], again["targetGuid"]) == (
+        first["productGuid"],
+        first["targetGuid"],
+    )
+    [product] = await dataverse.products()
+    [target] = await dataverse.targets()
+    assert product["osot_table_productid"] == first["productGuid"]
+    assert target["_osot_table_product_value"] == first["productGuid"]
+    progress = (await a.data(SESSION_PROGRESS, {"sessionId": sid}))["sessionProgress"]
+    assert progress["state"] == "COMMITTED"
+
+
+async def test_subscriber_on_one_instance_follows_changes_made_on_the_other(
+    instances: Instances, dataverse: EmulatorControl
+) -> None:
+    a = instances.a
+    sid = (await create_session(a))["sessionId"]
+
+    # given a subscriber on B
+    async with subscription(instances.urls[1], token(), SESSION_EVENTS, {"sessionId": sid}) as ws:
+        snapshot = await ws.event()
+
+        # when the draft is changed and committed through A
+        await a.data(ADD_PRODUCT, {"sessionId": sid, "input": product_input(productCode="HA-SUB")})
+        await a.data(CONFIGURE_TARGET, {"sessionId": sid, "input": {"province": ["ONTARIO"]}})
+        committed = await a.data(COMMIT, {"sessionId": sid})
+        events = [await ws.event(within=10) for _ in range(4)]
+        await ws.completed(within=10)
+
+    # then B delivered every change, in order, once, and completed after COMMITTED
+    assert snapshot["type"] == "SNAPSHOT"
+    assert [e["type"] for e in events] == [
+        "PRODUCT_ADDED",
+        "TARGET_CONFIGURED",
+        "COMMIT_STARTED",
+        "COMMITTED",
+    ]
+    assert [e["version"] for e in events] == list(
+        range(snapshot["version"] + 1, snapshot["version"] + 5)
+    )
+    assert events[-1]["productGuid"] == committed["commit"]["productGuid"]
