@@ -227,10 +227,11 @@ class ClusterTopology:
         return time.monotonic()
 
     def _slots_served_by(self, node: RedisProcess) -> bool:
-        """Every live master's slot map names *node* as the primary of some slots."""
+        """Every live node's slot map names *node* as the primary of some slots."""
         return all(
             any(primary[1] == node.port for _, _, primary, *_ in self._slots(other))
-            for other in self.masters()
+            for other in self.nodes
+            if other.alive
         )
 
     def cleanup(self) -> None:
