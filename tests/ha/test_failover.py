@@ -111,7 +111,8 @@ async def test_failover_keeps_drafts_and_the_service_follows_it(
             assert answer["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
         else:
             assert answer["data"]["commit"]["success"] is True, answer
-        print(f"in-flight commit answered: {'SERVICE_UNAVAILABLE' if answer.get('errors') else 'success'}")
+        outcome = "SERVICE_UNAVAILABLE" if answer.get("errors") else "success"
+        print(f"in-flight commit answered: {outcome}")
         await _eventually_committed(b, in_flight)
         again = (await b.data(COMMIT, {"sessionId": in_flight}))["commit"]
         assert again["success"] is True, again
