@@ -221,8 +221,10 @@ class RedisServer:
     ``orchestrator dev`` runs one when REDIS_URL is not set; the tests run their own.
     """
 
-    def __init__(self, *, prefix: str = "orchestrator-redis-") -> None:
+    def __init__(self, *config: str, prefix: str = "orchestrator-redis-") -> None:
+        """*config*: more redis-server options, e.g. ``"--maxmemory-policy", "allkeys-lru"``."""
         self.port = free_port()
+        self._config = list(config)
         self._dir = tempfile.mkdtemp(prefix=prefix)
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -235,7 +237,7 @@ class RedisServer:
 
     def start(self) -> None:
         self._process = subprocess.Popen(
-            redis_server_command(self.port, self._dir),
+            [*redis_server_command(self.port, self._dir), *self._config],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

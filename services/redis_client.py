@@ -13,6 +13,11 @@ Failover is followed without a restart: the cluster client re-reads the slot map
 connection error, the Sentinel pool asks the sentinels for the master on every reconnect.
 Until the new master is known, commands fail with ``ConnectionError`` (a ``RedisError``),
 which the services report as SERVICE_UNAVAILABLE.
+
+Redis down at startup does not stop the service (it starts, is not ready, and serves once
+Redis answers). Its kind is then not known yet: the store hands out a stand-in client that
+is a plain one until Redis first answers, and a cluster client from then on if it turned
+out to be a cluster node.
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,6 +38,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.cluster import key_slot
+from redis.commands.core import AsyncScript
 from redis.exceptions import (
     AuthenticationError,
     AuthorizationError,
@@ -51,8 +56,8 @@ T = TypeVar("T")
 # One process's share of a Redis node: a burst beyond it waits for a connection instead of
 # failing with "Too many connections" (redis-py's non-blocking pools raise past their size).
 MAX_CONNECTIONS = 128
-# How long startup keeps trying to reach Redis to learn its mode before giving up.
-DETECT_TIMEOUT_SECONDS = 10.0
+# While Redis was unreachable at startup: how often to look again for what it is.
+DETECT_INTERVAL_SECONDS = 1.0
 # How long a commit waits for a replica to confirm its state before writing Dataverse.
 REPLICA_WAIT_SECONDS = 2.0
 
@@ -152,6 +157,24 @@ class _BoundedRedis(Redis):
             return await super().execute_command(*args, **kwargs)
 
 
+class _LateBoundClient:
+    """Stands in for the client while Redis has not answered yet (it was down at startup).
+
+    Everything is the current client's: a plain one until Redis first answers, then a
+    RedisCluster if it was a cluster node. Scripts are registered on the stand-in itself,
+    so they follow the switch.
+    """
+
+    def __init__(self, client: Redis) -> None:
+        self.current: Redis | RedisCluster = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.current, name)
+
+    def register_script(self, script: str) -> AsyncScript:
+        return AsyncScript(self, script)  # type: ignore[arg-type]
+
+
 class RedisStore:
     """The process's Redis client and the topology around it. Close it with ``aclose``."""
 
@@ -164,18 +187,63 @@ class RedisStore:
         sentinel: Sentinel | None = None,
         owns_client: bool = True,
     ) -> None:
-        self.client = client
+        self.client: Redis | RedisCluster = client
         self.mode = mode
+        self.reachable = True
         self._node_options = node_options or {}
         self._sentinel = sentinel
         self._owns_client = owns_client
         self._nodes: dict[tuple[str, int], Redis] = {}
         self._sharded: dict[tuple[str, int] | None, bool] = {}
+        self._detecting: asyncio.Task[None] | None = None
 
     @classmethod
     def wrap(cls, client: Redis) -> RedisStore:
         """Use a client made elsewhere (tests); the caller keeps closing it."""
         return cls(client, RedisMode.STANDALONE, owns_client=False)
+
+    @property
+    def _actual(self) -> Redis | RedisCluster:
+        client = self.client
+        return client.current if isinstance(client, _LateBoundClient) else client
+
+    def _detect_later(self, target: RedisTarget, *, dev: bool) -> None:
+        """Redis did not answer: serve with a plain client, and find out what it is later."""
+        self.reachable = False
+        self.client = _LateBoundClient(self.client)  # type: ignore[assignment]
+        self._detecting = asyncio.create_task(self._detect(target, dev), name="redis-detect")
+
+    async def _detect(self, target: RedisTarget, dev: bool) -> None:
+        while True:
+            try:
+                found = await _open_url(target)
+            except (AuthenticationError, AuthorizationError) as exc:
+                logger.error("Redis %s refuses the credentials: %s", target.describe(), exc)
+                await asyncio.sleep(DETECT_INTERVAL_SECONDS * 10)
+                continue
+            except (RedisError, RedisClusterException, OSError):
+                await asyncio.sleep(DETECT_INTERVAL_SECONDS)
+                continue
+            except RedisSetupError as exc:
+                logger.error("Redis answers now, but cannot hold the drafts: %s", exc)
+                return
+            stand_in = self.client
+            assert isinstance(stand_in, _LateBoundClient)
+            old, stand_in.current = stand_in.current, found.client
+            self.mode, self._node_options = found.mode, found._node_options
+            self.reachable = True
+            await old.aclose()
+            logger.info("Redis answers: %s", found.mode)
+            try:
+                report = await self.check_server(dev=dev)
+            except RedisSetupError as exc:
+                logger.error("%s", exc)
+                return
+            except RedisError:
+                return
+            for warning in report.warnings:
+                logger.warning("%s", warning)
+            return
 
     # -- events ------------------------------------------------------------------------
 
@@ -188,11 +256,12 @@ class RedisStore:
         PUBLISH), so both sides agree on any server. *refresh* re-reads the cluster's slot
         map first: after a failover the channel has a new master.
         """
-        if isinstance(self.client, RedisCluster):
+        client = self._actual
+        if isinstance(client, RedisCluster):
             host, port = await self._slot_master(channel, refresh=refresh)
             node = self._node(host, port)
             return node.pubsub(), await self._supports_sharding(node, (host, port))
-        return self.client.pubsub(), await self._supports_sharding(self.client, None)
+        return client.pubsub(), await self._supports_sharding(client, None)
 
     async def _supports_sharding(self, client: Redis, key: tuple[str, int] | None) -> bool:
         if key not in self._sharded:
@@ -233,9 +302,10 @@ class RedisStore:
         return int(acked), wanted
 
     async def _master_of(self, key: str) -> Redis:
-        if isinstance(self.client, RedisCluster):
+        client = self._actual
+        if isinstance(client, RedisCluster):
             return self._node(*await self._slot_master(key))
-        return self.client
+        return client
 
     # -- startup checks --------------------------------------------------------------------
 
@@ -243,8 +313,18 @@ class RedisStore:
         """Refuse (RedisSetupError) a Redis that would evict drafts; report what to warn about.
 
         Read from INFO, which managed services usually allow (CONFIG often is not); what
-        cannot be read is not judged.
+        cannot be read is not judged. A Redis that does not answer yet is checked when it
+        does (and only logged then).
         """
+        if not self.reachable:
+            return ServerReport(
+                self.mode,
+                0,
+                [
+                    f"Redis {self.describe()} does not answer: starting anyway (not ready, "
+                    "calls fail with SERVICE_UNAVAILABLE until it does)"
+                ],
+            )
         masters = await self._masters()
         warnings: list[str] = []
         for name, node in masters:
@@ -275,25 +355,29 @@ class RedisStore:
         return save is not None and not str(save.get("save", "")).strip()
 
     async def _masters(self) -> list[tuple[str, Redis]]:
-        if isinstance(self.client, RedisCluster):
-            await self.client.initialize()
+        client = self._actual
+        if isinstance(client, RedisCluster):
+            await client.initialize()
             return [
-                (f"{n.host}:{n.port}", self._node(n.host, n.port))
-                for n in self.client.get_primaries()
+                (f"{n.host}:{n.port}", self._node(n.host, n.port)) for n in client.get_primaries()
             ]
-        return [(self.describe(), self.client)]
+        return [(self.describe(), client)]
 
     def describe(self) -> str:
-        kwargs = self.client.connection_pool.connection_kwargs
+        client = self._actual
+        if isinstance(client, RedisCluster):
+            return ", ".join(f"{n.host}:{n.port}" for n in client.get_primaries())
+        kwargs = client.connection_pool.connection_kwargs
         return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
 
     # -- cluster plumbing --------------------------------------------------------------------
 
     async def _slot_master(self, key: str, *, refresh: bool = False) -> tuple[str, int]:
-        assert isinstance(self.client, RedisCluster)
+        client = self._actual
+        assert isinstance(client, RedisCluster)
         if refresh:
-            await self.client.nodes_manager.initialize()
-        node = self.client.get_node_from_key(key)
+            await client.nodes_manager.initialize()
+        node = client.get_node_from_key(key)
         if node is None:
             raise ConnectionError(f"no Redis Cluster node serves {key!r} now")
         return node.host, int(node.port)
@@ -307,46 +391,46 @@ class RedisStore:
         return client
 
     async def aclose(self) -> None:
+        if self._detecting is not None:
+            self._detecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._detecting
         for node in self._nodes.values():
             with contextlib.suppress(Exception):
                 await node.aclose()
         self._nodes.clear()
         if self._owns_client:
-            await self.client.aclose()
+            await self._actual.aclose()
         if self._sentinel is not None:
             await _close_sentinels(self._sentinel)
 
 
-async def open_redis(target: RedisTarget, *, within: float = DETECT_TIMEOUT_SECONDS) -> RedisStore:
-    """Connect to the drafts' Redis, finding out which kind it is; raise RedisSetupError.
+async def open_redis(target: RedisTarget, *, dev: bool = False) -> RedisStore:
+    """Connect to the drafts' Redis, finding out which kind it is.
 
-    Retries for *within* seconds while Redis cannot be reached (a deployment often starts
-    the service and Redis together); wrong credentials fail at once.
+    Raise RedisSetupError when Redis refuses the credentials or the URL cannot name it (a
+    database other than 0 on a cluster). When it does not answer, return a store that
+    serves anyway and finds out later (*dev*: the later checks do not warn about
+    persistence).
     """
+    try:
+        if target.sentinels:
+            return await _open_sentinel(target)
+        return await _open_url(target)
+    except (AuthenticationError, AuthorizationError, NoPermissionError) as exc:
+        raise RedisSetupError(
+            f"Redis refused the credentials ({target.describe()}): {exc}"
+        ) from None
+    except (RedisError, RedisClusterException, OSError) as exc:
+        logger.debug("Redis at %s does not answer: %r", target.describe(), exc)
     if target.sentinels:
-        return await _until_reachable(target, within, lambda: _open_sentinel(target))
-    return await _until_reachable(target, within, lambda: _open_url(target))
-
-
-async def _until_reachable(
-    target: RedisTarget, within: float, attempt: Callable[[], Awaitable[RedisStore]]
-) -> RedisStore:
-    deadline = time.monotonic() + within
-    delay = 0.1
-    while True:
-        try:
-            return await attempt()
-        except (AuthenticationError, AuthorizationError, NoPermissionError) as exc:
-            raise RedisSetupError(
-                f"Redis refused the credentials ({target.describe()}): {exc}"
-            ) from None
-        except (RedisError, RedisClusterException, OSError) as exc:
-            if time.monotonic() + delay > deadline:
-                raise RedisSetupError(
-                    f"cannot reach Redis at {target.describe()} within {within:g}s: {exc}"
-                ) from None
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+        # The master is asked for on every connection anyway: nothing to find out later.
+        store = _sentinel_store(target)
+        store.reachable = False
+        return store
+    store = RedisStore(_standalone_client(target), RedisMode.STANDALONE)
+    store._detect_later(target, dev=dev)
+    return store
 
 
 async def _open_url(target: RedisTarget) -> RedisStore:
@@ -357,15 +441,21 @@ async def _open_url(target: RedisTarget) -> RedisStore:
         cluster = bool(int((await probe.info("cluster")).get("cluster_enabled", 0)))
     if cluster:
         return await _open_cluster(target, credentials)
+    return RedisStore(_standalone_client(target), RedisMode.STANDALONE)
+
+
+def _standalone_client(target: RedisTarget) -> Redis:
+    assert target.url is not None
+    # A burst beyond the pool waits for a free connection instead of failing.
     pool = BlockingConnectionPool.from_url(
         target.url,
         max_connections=MAX_CONNECTIONS,
         timeout=5,
-        **credentials,
+        **_credentials(target),
         **_COMMON_OPTIONS,
         retry=_retry(),
     )
-    return RedisStore(Redis.from_pool(pool), RedisMode.STANDALONE)  # the client owns the pool
+    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes both
 
 
 async def _open_cluster(target: RedisTarget, credentials: dict[str, Any]) -> RedisStore:
@@ -397,6 +487,20 @@ async def _open_cluster(target: RedisTarget, credentials: dict[str, Any]) -> Red
 
 async def _open_sentinel(target: RedisTarget) -> RedisStore:
     assert target.sentinel_master is not None
+    store = _sentinel_store(target)
+    assert store._sentinel is not None
+    try:
+        # Fails (MasterNotFoundError, a ConnectionError) until a sentinel names a master.
+        await store._sentinel.discover_master(target.sentinel_master)
+        await store.client.ping()
+    except BaseException:
+        await store.aclose()
+        raise
+    return store
+
+
+def _sentinel_store(target: RedisTarget) -> RedisStore:
+    assert target.sentinel_master is not None
     sentinel_auth = {
         k: v
         for k, v in (
@@ -416,14 +520,6 @@ async def _open_sentinel(target: RedisTarget) -> RedisStore:
     client = sentinel.master_for(
         target.sentinel_master, redis_class=_BoundedRedis, max_connections=MAX_CONNECTIONS
     )
-    try:
-        # Fails (MasterNotFoundError, a ConnectionError) until a sentinel names a master.
-        await sentinel.discover_master(target.sentinel_master)
-        await client.ping()
-    except BaseException:
-        await client.aclose()
-        await _close_sentinels(sentinel)
-        raise
     return RedisStore(client, RedisMode.SENTINEL, sentinel=sentinel)
 
 
