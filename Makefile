@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: dev serve test soak lint schema models console screenshots bench bench-commit bench-subscriptions clean
+.PHONY: dev serve test soak lint schema models console screenshots bench bench-commit bench-subscriptions bench-shard clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -66,6 +66,9 @@ bench: $(STAMP)  ## Print GraphQL-vs-plain-route throughput and latency figures
 
 bench-commit: $(STAMP)  ## Print commit latency against a slow Dataverse, and requests per commit
 	$(BIN)/python bench/commit_latency.py
+
+bench-shard: $(STAMP)  ## Print the state changes per second one Redis shard sustains (needs redis-benchmark)
+	$(BIN)/python bench/shard_capacity.py
 
 bench-subscriptions: $(STAMP)  ## Print subscription delivery latency and memory per connection
 	$(BIN)/python bench/subscriptions.py

@@ -1,8 +1,9 @@
 """Real Redis topologies for the tests: a 3+3 Redis Cluster and a Sentinel set, on loopback.
 
 Small timeouts (cluster-node-timeout, down-after-milliseconds) make a failover take seconds.
-Every node asks for a password (ACL user on the cluster, requirepass under Sentinel), as a
-production deployment would, so the credential settings are exercised too.
+As in production, every node asks for a password, and the service connects as the
+least-privileged ACL user docs/deploy.md documents (APP_ACL), so the credential settings
+and the documented permissions are exercised too.
 """
 
 from __future__ import annotations
@@ -24,10 +25,26 @@ from redis.cluster import key_slot
 
 from cli import free_port, redis_cli_binary, redis_server_binary
 
-CLUSTER_USER = "orchestrator"
-CLUSTER_PASSWORD = "cluster-secret"
+# The service's ACL user, exactly as docs/deploy.md gives it (a test compares the two).
+APP_USER = "orchestrator"
+APP_PASSWORD = "app-secret"
+APP_ACL = "~{orchestrator}:* resetchannels &{orchestrator}:* +@all -@dangerous +info"
+# Who else talks to the nodes: an administrator (cluster creation, the tests' own reads),
+# replicas (replication), and under Sentinel the default user the sentinels use.
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "admin-secret"
+REPLICATION_ACL = "+psync +replconf +ping"
 DATA_PASSWORD = "data-secret"
 SENTINEL_PASSWORD = "sentinel-secret"
+
+
+def _users(*, replication: bool) -> list[str]:
+    users = ["--user", APP_USER, "on", f">{APP_PASSWORD}", *APP_ACL.split()]
+    if replication:
+        users += ["--user", "replicator", "on", f">{DATA_PASSWORD}", *REPLICATION_ACL.split()]
+    return users
+
+
 MASTER_NAME = "drafts"
 NODE_TIMEOUT_MS = 1000
 DOWN_AFTER_MS = 1000
@@ -159,10 +176,11 @@ class ClusterTopology:
                 *("--cluster-replica-validity-factor", "0"),
                 *("--appendonly", "yes", "--appendfsync", "everysec", "--save", ""),
                 *("--user", "default", "off"),
-                *("--user", CLUSTER_USER, "on", f">{CLUSTER_PASSWORD}", "~*", "&*", "+@all"),
-                *("--masteruser", CLUSTER_USER, "--masterauth", CLUSTER_PASSWORD),
+                *("--user", ADMIN_USER, "on", f">{ADMIN_PASSWORD}", "~*", "&*", "+@all"),
+                *_users(replication=True),
+                *("--masteruser", "replicator", "--masterauth", DATA_PASSWORD),
             ]
-            self.nodes.append(RedisProcess(port, args, node_dir, CLUSTER_PASSWORD, CLUSTER_USER))
+            self.nodes.append(RedisProcess(port, args, node_dir, ADMIN_PASSWORD, ADMIN_USER))
 
     def start(self) -> ClusterTopology:
         for node in self.nodes:
@@ -170,7 +188,7 @@ class ClusterTopology:
         subprocess.run(
             [
                 redis_cli_binary(),
-                *("--user", CLUSTER_USER, "--pass", CLUSTER_PASSWORD, "--no-auth-warning"),
+                *("--user", ADMIN_USER, "--pass", ADMIN_PASSWORD, "--no-auth-warning"),
                 "--cluster",
                 "create",
                 *(f"127.0.0.1:{n.port}" for n in self.nodes),
@@ -185,7 +203,7 @@ class ClusterTopology:
 
     def url(self, node: int = 0, *, scheme: str = "redis") -> str:
         port = self.nodes[node].port
-        return f"{scheme}://{CLUSTER_USER}:{CLUSTER_PASSWORD}@127.0.0.1:{port}/0"
+        return f"{scheme}://{APP_USER}:{APP_PASSWORD}@127.0.0.1:{port}/0"
 
     def _info(self, node: RedisProcess, section: str) -> dict[str, Any]:
         with node.client() as c:
@@ -266,7 +284,9 @@ class SentinelTopology:
     def __init__(self) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="orchestrator-sentinel-"))
         master_port, replica_port, *sentinel_ports = _free_ports(5)
+        # The sentinels and replication use the default user; the service its own.
         auth = ["--requirepass", DATA_PASSWORD, "--masterauth", DATA_PASSWORD]
+        auth += _users(replication=False)
         durable = ["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]
         self.master = RedisProcess(master_port, [*auth, *durable], self.directory, DATA_PASSWORD)
         replica_dir = self.directory / "replica"
@@ -321,7 +341,8 @@ class SentinelTopology:
             "redis_sentinels": self.sentinel_addresses,
             "redis_sentinel_master": MASTER_NAME,
             "redis_sentinel_password": SENTINEL_PASSWORD,
-            "redis_password": DATA_PASSWORD,
+            "redis_username": APP_USER,
+            "redis_password": APP_PASSWORD,
         }
 
     def _replica_in_sync(self) -> bool:
