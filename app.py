@@ -256,7 +256,12 @@ def create_app(
             app.state.redis_store = store
             app.state.sessions = sessions
             app.state.verifier = build_verifier(settings)
-            commits = CommitService(sessions, dataverse, commit_policy(settings))
+            commits = CommitService(
+                sessions,
+                dataverse,
+                commit_policy(settings),
+                replicated=store.replication_barrier(sessions.keys.draft),
+            )
             recoverer = CommitRecoverer(
                 sessions, commits, interval=settings.commit_recovery_interval_seconds
             )

@@ -54,7 +54,7 @@ def server_config(
     host: str = "127.0.0.1",
     port: int,
     log_level: str = "warning",
-    graceful_shutdown: float = 10,
+    graceful_shutdown: int = 10,
     workers: int = 1,
 ) -> uvicorn.Config:
     """Return uvicorn's configuration of the app: one for serve, dev, benchmarks and tests.

@@ -129,7 +129,7 @@ class Settings(BaseSettings):
         description="How often each instance looks for commits to finish: a lease that ran "
         "out (its process died), or an unconfirmed commit whose draft reached expiresAt.",
     )
-    shutdown_timeout_seconds: float = Field(
+    shutdown_timeout_seconds: int = Field(
         default=25,
         gt=0,
         le=600,

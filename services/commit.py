@@ -119,11 +119,15 @@ class CommitService:
         policy: CommitPolicy | None = None,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        replicated: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._sessions = sessions
         self._dataverse = dataverse
         self._policy = policy or CommitPolicy()
         self._sleep = sleep
+        # Waits until a replica holds the session's draft as written so far (WAIT; a no-op
+        # without replicas): services/redis_client.py, RedisStore.replication_barrier.
+        self._replicated = replicated or _no_replicas
 
     @property
     def policy(self) -> CommitPolicy:
@@ -264,6 +268,10 @@ async def _committed_rows(
     )
 
 
+async def _no_replicas(session_id: str) -> None:
+    return None
+
+
 class _CodeTakenError(Exception):
     """Dataverse holds another product with this code."""
 
@@ -281,6 +289,7 @@ class _Attempt:
         self._dataverse = service._dataverse
         self._policy = service._policy
         self._sleep = service._sleep
+        self._replicated = service._replicated
         self._draft = draft
         self._lease_owner = lease_owner
         self._product_guid = draft.commit.product_guid
@@ -292,11 +301,17 @@ class _Attempt:
         self._product: dict[str, Any] = {}
         self._target: dict[str, Any] = {}
         self.written: CommitResult | None = None
+        self._ambiguous_if_stopped = self._ambiguous
 
     async def run(self) -> CommitOutcome:
         async with self._heartbeat():
             try:
                 return await self._run()
+            except asyncio.CancelledError:
+                # The process is stopping (SIGTERM past SHUTDOWN_TIMEOUT_SECONDS): leave no
+                # draft COMMITTING for a whole lease; another instance settles it at once.
+                await asyncio.shield(self._interrupted())
+                raise
             except (LeaseLostError, SessionStoreUnavailableError, SessionNotFoundError):
                 raise
             except Exception as exc:
@@ -397,6 +412,10 @@ class _Attempt:
                 )
                 assert fenced.commit is not None
                 self._last_write_at_ms = fenced.commit.last_write_at_ms
+                self._ambiguous_if_stopped = True  # from here a write may be on its way
+                # The fence must outlive a failover before Dataverse hears of this write:
+                # asynchronous replication could otherwise lose it (issue 8).
+                await self._replicated(self._session_id)
                 try:
                     await self._dataverse.create_product_with_target(
                         product_columns=self._product, target_columns=self._target
@@ -507,6 +526,21 @@ class _Attempt:
             result.target_guid,
         )
         return CommitOutcome(draft, result=draft.result)
+
+    async def _interrupted(self) -> None:
+        """Record a commit stopped midway (shutdown), due for a recoverer at once if unsure."""
+        self._ambiguous = self._ambiguous_if_stopped
+        try:
+            await self._sessions.commit_failed(
+                self._draft,
+                lease_owner=self._lease_owner,
+                errors=["The server stopped during the commit. " + self._advice()],
+                uncertain=self._ambiguous,
+                recover_after=timedelta(0),
+            )
+        except Exception:
+            # Redis unreachable or the lease gone: the lease's expiry hands it over instead.
+            logger.warning("could not record the stopped commit of %s", self._session_id)
 
     async def _fail(self, errors: list[str], code: str) -> CommitOutcome:
         draft = await self._sessions.commit_failed(

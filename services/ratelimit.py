@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from services.errors import RateLimitedError, SessionStoreUnavailableError
@@ -26,7 +26,9 @@ class RateLimit:
 class MutationRateLimiter:
     """Count each user's mutations in Redis (one round trip each, GCRA)."""
 
-    def __init__(self, redis: Redis, limit: RateLimit, *, key_prefix: str = "{orchestrator}"):
+    def __init__(
+        self, redis: Redis | RedisCluster, limit: RateLimit, *, key_prefix: str = "{orchestrator}"
+    ):
         self._limit = limit
         self._interval_us = max(1, round(1_000_000 / limit.per_second))
         self._prefix = f"{key_prefix}:rate:"

@@ -37,8 +37,8 @@ from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.cluster import key_slot
 from redis.commands.core import AsyncScript
+from redis.crc import key_slot
 from redis.exceptions import (
     AuthenticationError,
     AuthorizationError,
@@ -48,6 +48,8 @@ from redis.exceptions import (
     RedisError,
     ResponseError,
 )
+
+from services.errors import SessionStoreUnavailableError
 
 logger = logging.getLogger("orchestrator.redis")
 
@@ -154,7 +156,7 @@ class _BoundedRedis(Redis):
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         async with self._slots:
-            return await super().execute_command(*args, **kwargs)
+            return await super().execute_command(*args, **kwargs)  # type: ignore[no-untyped-call]
 
 
 class _LateBoundClient:
@@ -165,8 +167,8 @@ class _LateBoundClient:
     so they follow the switch.
     """
 
-    def __init__(self, client: Redis) -> None:
-        self.current: Redis | RedisCluster = client
+    def __init__(self, client: Redis | RedisCluster) -> None:
+        self.current = client
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.current, name)
@@ -301,6 +303,23 @@ class RedisStore:
             )
         return int(acked), wanted
 
+    def replication_barrier(self, key_of: Callable[[str], str]) -> Callable[[str], Awaitable[None]]:
+        """Return what a commit awaits right before writing Dataverse, for a session id.
+
+        It waits (wait_for_replicas) on the node of ``key_of(session_id)``; when no replica
+        confirms, or Redis does not answer, it raises SessionStoreUnavailableError, so the
+        commit stops before Dataverse hears of a write a failover could make Redis forget.
+        """
+
+        async def barrier(session_id: str) -> None:
+            try:
+                await self.wait_for_replicas(key_of(session_id))
+            except RedisError as exc:
+                logger.warning("commit of %s held back: %s", session_id, exc)
+                raise SessionStoreUnavailableError from exc
+
+        return barrier
+
     async def _master_of(self, key: str) -> Redis:
         client = self._actual
         if isinstance(client, RedisCluster):
@@ -328,8 +347,7 @@ class RedisStore:
         masters = await self._masters()
         warnings: list[str] = []
         for name, node in masters:
-            policy = await _readable(lambda n=node: n.info("memory"))
-            policy_name = str((policy or {}).get("maxmemory_policy", ""))
+            policy_name = str((await _info(node, "memory") or {}).get("maxmemory_policy", ""))
             if policy_name.startswith(_EVICTING_ALL_KEYS):
                 raise RedisSetupError(
                     f"Redis {name} has maxmemory-policy {policy_name}, which evicts drafts under "
@@ -348,8 +366,8 @@ class RedisStore:
         return ServerReport(self.mode, len(masters), warnings)
 
     async def _persistence_off(self, node: Redis) -> bool:
-        persistence = await _readable(lambda: node.info("persistence"))
-        if persistence is None or int(persistence.get("aof_enabled", 0)):
+        persistence = await _info(node, "persistence")
+        if persistence is None or str(persistence.get("aof_enabled", 0)) == "1":
             return False
         save = await _readable(lambda: node.config_get("save"))
         return save is not None and not str(save.get("save", "")).strip()
@@ -359,7 +377,8 @@ class RedisStore:
         if isinstance(client, RedisCluster):
             await client.initialize()
             return [
-                (f"{n.host}:{n.port}", self._node(n.host, n.port)) for n in client.get_primaries()
+                (f"{n.host}:{n.port}", self._node(n.host, int(n.port)))
+                for n in client.get_primaries()
             ]
         return [(self.describe(), client)]
 
@@ -438,7 +457,7 @@ async def _open_url(target: RedisTarget) -> RedisStore:
     credentials = _credentials(target)
     probe_pool = ConnectionPool.from_url(target.url, **credentials, **_PROBE_OPTIONS)
     async with Redis.from_pool(probe_pool) as probe:
-        cluster = bool(int((await probe.info("cluster")).get("cluster_enabled", 0)))
+        cluster = str((await probe.info("cluster")).get("cluster_enabled", 0)) == "1"
     if cluster:
         return await _open_cluster(target, credentials)
     return RedisStore(_standalone_client(target), RedisMode.STANDALONE)
@@ -460,7 +479,7 @@ def _standalone_client(target: RedisTarget) -> Redis:
 
 async def _open_cluster(target: RedisTarget, credentials: dict[str, Any]) -> RedisStore:
     assert target.url is not None
-    url_options = dict(parse_url(target.url))
+    url_options: dict[str, Any] = dict(parse_url(target.url))
     db = int(url_options.pop("db", 0) or 0)
     if db != 0:
         raise RedisSetupError(
@@ -509,7 +528,7 @@ def _sentinel_store(target: RedisTarget) -> RedisStore:
         )
         if v
     }
-    sentinel = Sentinel(
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
         list(target.sentinels),
         sentinel_kwargs={**sentinel_auth, **_PROBE_OPTIONS},
         **_COMMON_OPTIONS,
@@ -548,6 +567,11 @@ def _hash_tag(key: str) -> str:
         if end > start + 1:
             return key[start + 1 : end]
     return key
+
+
+async def _info(node: Redis, section: str) -> dict[str, Any] | None:
+    """Return an INFO section of *node*, or None when the server does not let us read it."""
+    return await _readable(lambda: node.info(section))
 
 
 async def _readable(read: Callable[[], Awaitable[T]]) -> T | None:

@@ -12,7 +12,7 @@ from importlib import resources
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from services.errors import (
@@ -123,7 +123,7 @@ class SessionService:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: Redis | RedisCluster,
         *,
         ttl: timedelta = timedelta(hours=2),
         keys: KeySpace | None = None,

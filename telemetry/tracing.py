@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.trace import Link, Span, SpanKind, Tracer
 from opentelemetry.util.types import Attributes
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 SERVICE = "product-orchestrator"
 
@@ -80,7 +80,7 @@ class Tracing:
         )
         return cls(provider)
 
-    def instrument_redis(self, client: Redis) -> None:
+    def instrument_redis(self, client: Redis | RedisCluster) -> None:
         """Give each command of *client* a span under the current request's."""
         RedisInstrumentor.instrument_client(client, tracer_provider=self.provider)
 

@@ -41,7 +41,7 @@ class Deployment:
             "commit_max_wait_seconds": 5,
             **overrides,
         }
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
 
     def master(self) -> RedisProcess:
         """The master holding the orchestrator's keys."""

@@ -8,6 +8,7 @@ in COMMITTING.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -25,8 +26,8 @@ import pytest
 import redis
 
 from cli import free_port
-from emulator.testing import EmulatorControl
-from tests.conftest import SECRET, GraphQLClient, token
+from emulator.testing import EmulatorControl, delay
+from tests.conftest import SECRET, GraphQLClient, make_settings, serve, token
 from tests.dataverse_emulator import ThreadedEmulator
 from tests.graphql_documents import CREATE_SESSION
 from tests.redis_server import RedisServer
@@ -37,6 +38,11 @@ from tests.ws_client import subscription
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
 ROOT = Path(__file__).parent.parent.parent
+PROGRESS = """
+query Progress($sessionId: ID!) {
+  sessionProgress(sessionId: $sessionId) { state errors commitUnconfirmed }
+}
+"""
 SHUTDOWN_DB = 12
 
 
@@ -249,3 +255,61 @@ def _committing(url: str) -> list[Any]:
     with redis.Redis.from_url(url, decode_responses=True) as r:
         keys = list(r.scan_iter("{orchestrator}:draft:*"))
         return [k for k in keys if '"COMMITTING"' in (r.get(k) or "")]
+
+
+async def test_a_commit_past_the_shutdown_timeout_is_handed_over_not_left_committing(
+    tmp_path: Path,
+    dataverse_emulator: ThreadedEmulator,
+    dataverse: EmulatorControl,
+    redis_server: RedisServer,
+    shutdown_redis: str,
+) -> None:
+    async with (
+        orchestrator_serve(
+            tmp_path, dataverse_emulator, shutdown_redis, SHUTDOWN_TIMEOUT_SECONDS="2"
+        ) as served,
+        httpx.AsyncClient(base_url=served.url, timeout=60) as http,
+    ):
+        client = GraphQLClient(http, token())
+        sid = await ready_draft(client, target={"province": ["ONTARIO"]}, productCode="LATE-1")
+        async with subscription(served.url, token(), SESSION_EVENTS, {"sessionId": sid}) as ws:
+            await ws.event()
+            # given a commit whose $batch Dataverse applies only 6 s later
+            await dataverse.set_faults(queue=[delay(6000, match="batch")])
+            committing = asyncio.create_task(client.post(COMMIT, {"sessionId": sid}))
+            await asyncio.to_thread(_wait, lambda: _fenced(shutdown_redis, sid))
+
+            # when the instance is stopped, with only 2 s for in-flight requests
+            served.process.send_signal(signal.SIGTERM)
+            code, _ = await ws.closed(within=10)
+            exit_code = await asyncio.to_thread(served.process.wait, 30)
+        with contextlib.suppress(httpx.TransportError):
+            await committing  # its connection went with the process
+    left = _committing(shutdown_redis)
+
+    # then the draft says the commit stopped unconfirmed, and a commit through another
+    # instance settles it: one product, whether the late write landed first or not
+    settings = make_settings(redis_server, redis_url=shutdown_redis)
+    async with serve(settings) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+        client = GraphQLClient(http, token())
+        stopped = (await client.data(PROGRESS, {"sessionId": sid}))["sessionProgress"]
+        again = (await client.data(COMMIT, {"sessionId": sid}))["commit"]
+    with anyio.fail_after(30):  # until the late $batch has run too: it must not add a row
+        while len([r for r in await dataverse.requests() if "$batch" in r["path"]]) < 2:  # noqa: ASYNC110
+            await anyio.sleep(0.2)
+    products = await dataverse.products()
+
+    assert code == 1001
+    assert _stopped_gracefully(exit_code)
+    assert left == []  # nothing stayed COMMITTING for a lease
+    assert (stopped["state"], stopped["commitUnconfirmed"]) == ("FAILED", True)
+    assert "server stopped" in stopped["errors"][0]
+    assert again["success"] is True, again
+    assert [p["osot_product_code"] for p in products] == ["LATE-1"]
+
+
+def _fenced(url: str, session_id: str) -> bool:
+    """True once the commit passed its fence: the $batch is on its way to Dataverse."""
+    with redis.Redis.from_url(url, decode_responses=True) as r:
+        raw = r.get(f"{{orchestrator}}:draft:{session_id}")
+    return raw is not None and '"lastWriteAtMs":' in raw and '"lastWriteAtMs":0' not in raw

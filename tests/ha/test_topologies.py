@@ -6,6 +6,9 @@ subscription, with changes made through one instance and read or watched through
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+
+import anyio
 import pytest
 from redis.asyncio import RedisCluster
 
@@ -21,7 +24,7 @@ from tests.graphql_documents import (
     SESSION_PROGRESS,
     product_input,
 )
-from tests.ha.conftest import Deployment, Instances
+from tests.ha.conftest import Deployment, Instances, start_instances
 from tests.test_commit import COMMIT, commit, ready_draft
 from tests.test_subscriptions import SESSION_EVENTS
 from tests.test_workflow import create_session
@@ -183,3 +186,56 @@ async def test_subscriber_on_one_instance_follows_changes_made_on_the_other(
         range(snapshot["version"] + 1, snapshot["version"] + 5)
     )
     assert events[-1]["productGuid"] == committed["commit"]["productGuid"]
+
+
+def _wait_calls(deployment: Deployment) -> int:
+    with deployment.master().client() as master:
+        return int(master.info("commandstats").get("cmdstat_wait", {}).get("calls", 0))
+
+
+async def test_a_commit_waits_for_a_replica_before_writing_dataverse(
+    instances: Instances, empty: Deployment, dataverse: EmulatorControl
+) -> None:
+    sid = await ready_draft(instances.a, target={"province": ["ONTARIO"]}, productCode="HA-WAIT")
+    before = _wait_calls(empty)
+
+    result = await commit(instances.b, sid)
+
+    # the master was asked to WAIT for the replica (right after the fence, before $batch)
+    assert result["success"] is True, result
+    assert _wait_calls(empty) > before
+
+
+async def test_a_stalled_replica_holds_the_write_back_until_it_confirms(
+    empty: Deployment, dataverse: EmulatorControl
+) -> None:
+    # A short lease and quick recovery, so the held-back commit is finished within the test.
+    settings = empty.settings(commit_lease_seconds=3, commit_recovery_interval_seconds=0.2)
+    async with AsyncExitStack() as stack:
+        instances = await start_instances(stack, settings)
+        sid = await ready_draft(
+            instances.a, target={"province": ["ONTARIO"]}, productCode="HA-STALL"
+        )
+        replica = empty.replica()
+
+        # when the replica stops answering (its connection stays up) during a commit
+        replica.pause()
+        try:
+            answer = await instances.a.execute(COMMIT, {"sessionId": sid})
+            rows_while_stalled = await dataverse.products()
+        finally:
+            replica.resume()
+
+        # then Dataverse was not written while no replica could confirm the fence, and
+        # once it can, the commit is finished (by a recoverer), once
+        with anyio.fail_after(30):
+            while True:
+                progress = await instances.b.data(SESSION_PROGRESS, {"sessionId": sid})
+                if progress["sessionProgress"]["state"] == "COMMITTED":
+                    break
+                await anyio.sleep(0.2)
+        [product] = await dataverse.products()
+
+    assert answer["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE", answer
+    assert rows_while_stalled == []
+    assert product["osot_product_code"] == "HA-STALL"

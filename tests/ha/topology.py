@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from redis.cluster import key_slot
+from redis.crc import key_slot
 
 from cli import free_port, redis_cli_binary, redis_server_binary
 
@@ -139,6 +139,15 @@ class RedisProcess:
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def pause(self) -> None:
+        """SIGSTOP: alive to its peers' TCP, answering nothing (a stalled replica)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown save, no goodbye to replicas or the cluster bus."""
