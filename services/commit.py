@@ -301,17 +301,21 @@ class _Attempt:
         self._product: dict[str, Any] = {}
         self._target: dict[str, Any] = {}
         self.written: CommitResult | None = None
-        self._ambiguous_if_stopped = self._ambiguous
 
     async def run(self) -> CommitOutcome:
+        try:
+            return await self._run_beating()
+        except asyncio.CancelledError:
+            # The process is stopping (SIGTERM past SHUTDOWN_TIMEOUT_SECONDS): leave no
+            # draft COMMITTING for a whole lease; another instance finishes it at once. (After
+            # the heartbeat has stopped, so that no late beat renews the lease again.)
+            await asyncio.shield(self._interrupted())
+            raise
+
+    async def _run_beating(self) -> CommitOutcome:
         async with self._heartbeat():
             try:
                 return await self._run()
-            except asyncio.CancelledError:
-                # The process is stopping (SIGTERM past SHUTDOWN_TIMEOUT_SECONDS): leave no
-                # draft COMMITTING for a whole lease; another instance settles it at once.
-                await asyncio.shield(self._interrupted())
-                raise
             except (LeaseLostError, SessionStoreUnavailableError, SessionNotFoundError):
                 raise
             except Exception as exc:
@@ -412,7 +416,6 @@ class _Attempt:
                 )
                 assert fenced.commit is not None
                 self._last_write_at_ms = fenced.commit.last_write_at_ms
-                self._ambiguous_if_stopped = True  # from here a write may be on its way
                 # The fence must outlive a failover before Dataverse hears of this write:
                 # asynchronous replication could otherwise lose it (issue 8).
                 await self._replicated(self._session_id)
@@ -528,19 +531,18 @@ class _Attempt:
         return CommitOutcome(draft, result=draft.result)
 
     async def _interrupted(self) -> None:
-        """Record a commit stopped midway (shutdown), due for a recoverer at once if unsure."""
-        self._ambiguous = self._ambiguous_if_stopped
+        """Hand a commit this process will not finish over to any instance's recoverer now.
+
+        Its lease is released (renewed for no time): the recoverer of any instance takes it
+        over within its interval, exactly as after a crash, without waiting for the lease.
+        """
         try:
-            await self._sessions.commit_failed(
-                self._draft,
-                lease_owner=self._lease_owner,
-                errors=["The server stopped during the commit. " + self._advice()],
-                uncertain=self._ambiguous,
-                recover_after=timedelta(0),
+            await self._sessions.heartbeat(
+                self._draft, lease_owner=self._lease_owner, lease=timedelta(0)
             )
         except Exception:
-            # Redis unreachable or the lease gone: the lease's expiry hands it over instead.
-            logger.warning("could not record the stopped commit of %s", self._session_id)
+            # Redis unreachable or the lease gone already: the lease's expiry hands it over.
+            logger.warning("could not hand over the stopped commit of %s", self._session_id)
 
     async def _fail(self, errors: list[str], code: str) -> CommitOutcome:
         draft = await self._sessions.commit_failed(
