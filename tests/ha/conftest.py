@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from settings import Settings
-from tests.conftest import SECRET, GraphQLClient, serve, token
 from tests.dataverse_emulator import ThreadedEmulator
 from tests.ha.topology import ClusterTopology, RedisProcess, SentinelTopology
+from tests.helpers import SECRET, GraphQLClient, serve, token
 
 DRAFT_KEY = "{orchestrator}:draft:any"  # every orchestrator key hashes to this one slot
 

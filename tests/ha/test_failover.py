@@ -17,9 +17,9 @@ import anyio
 import pytest
 
 from emulator.testing import EmulatorControl
-from tests.conftest import GraphQLClient, token
 from tests.graphql_documents import CONFIGURE_TARGET, MY_SESSIONS, SESSION, SESSION_PROGRESS
 from tests.ha.conftest import Deployment, start_instances
+from tests.helpers import GraphQLClient, token
 from tests.test_commit import COMMIT, ready_draft
 from tests.test_subscriptions import SESSION_EVENTS
 from tests.ws_client import subscription

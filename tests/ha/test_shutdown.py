@@ -28,9 +28,9 @@ import redis
 
 from cli import free_port
 from emulator.testing import EmulatorControl, delay
-from tests.conftest import SECRET, GraphQLClient, make_settings, serve, token
 from tests.dataverse_emulator import ThreadedEmulator
 from tests.graphql_documents import CREATE_SESSION
+from tests.helpers import SECRET, GraphQLClient, make_settings, serve, token
 from tests.redis_server import RedisServer
 from tests.test_commit import COMMIT, ready_draft
 from tests.test_subscriptions import SESSION_EVENTS

@@ -16,13 +16,12 @@ from redis.asyncio import RedisCluster
 from app import connect_redis, create_app
 from emulator.testing import EmulatorControl
 from services.redis_client import RedisSetupError
-from tests.conftest import SECRET, GraphQLClient, make_settings, serve_app, token
 from tests.dataverse_emulator import ThreadedEmulator
 from tests.graphql_documents import CREATE_SESSION
 from tests.ha.conftest import Deployment
 from tests.ha.topology import ClusterTopology
+from tests.helpers import SECRET, GraphQLClient, eventually, make_settings, serve_app, token
 from tests.redis_server import RedisServer
-from tests.ws_client import eventually
 
 pytestmark = pytest.mark.anyio
 

@@ -14,11 +14,10 @@ import redis
 from app import create_app
 from cli import redis_server_command
 from emulator.testing import EmulatorControl
-from tests.conftest import GraphQLClient, make_settings, serve_app, token
 from tests.graphql_documents import ADD_PRODUCT, product_input
+from tests.helpers import GraphQLClient, create_session, make_settings, serve_app, token
 from tests.redis_server import RedisServer
 from tests.test_subscriptions import SESSION_EVENTS
-from tests.test_workflow import create_session
 from tests.ws_client import subscription
 
 pytestmark = pytest.mark.anyio

@@ -14,7 +14,6 @@ from redis.asyncio import RedisCluster
 
 from app import create_app
 from emulator.testing import EmulatorControl
-from tests.conftest import ORG_A, serve_app, token
 from tests.graphql_documents import (
     ADD_PRODUCT,
     CANCEL_SESSION,
@@ -25,9 +24,9 @@ from tests.graphql_documents import (
     product_input,
 )
 from tests.ha.conftest import Deployment, Instances, start_instances
+from tests.helpers import ORG_A, create_session, serve_app, token
 from tests.test_commit import COMMIT, commit, ready_draft
 from tests.test_subscriptions import SESSION_EVENTS
-from tests.test_workflow import create_session
 from tests.ws_client import subscription
 
 pytestmark = pytest.mark.anyio
