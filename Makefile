@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: dev serve test soak lint schema models console screenshots bench bench-commit bench-subscriptions bench-shard clean
+.PHONY: dev serve test test-ha soak lint schema models console screenshots bench bench-commit bench-subscriptions bench-shard clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -17,8 +17,12 @@ dev: $(STAMP) web/ide/node_modules  ## Run with a local Redis, a local Dataverse
 serve: $(STAMP) web/ide/node_modules  ## Run with configuration from the environment
 	$(BIN)/orchestrator serve
 
-test: $(STAMP) web/ide/node_modules tests/js/node_modules console/web/node_modules  ## Run the whole test suite (starts its own redis-server and emulator)
-	$(BIN)/pytest
+test: $(STAMP) web/ide/node_modules tests/js/node_modules console/web/node_modules  ## Run the test suite (starts its own redis-server and emulator)
+	$(BIN)/pytest --ignore=tests/ha
+
+# Kept apart for the suite's time (~2.5 min more on 2 shared cores); CI runs both.
+test-ha: $(STAMP)  ## Run the Redis Cluster and Sentinel tests: failovers, SIGTERM, --workers, TLS
+	$(BIN)/pytest tests/ha
 
 # GraphiQL's browser files (pinned npm packages), served by the service itself: no CDN.
 web/ide/node_modules: web/ide/package-lock.json
