@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from resolvers.common import authenticate, user_errors
@@ -13,13 +15,27 @@ from schema.session import Session
 from services.errors import UserInputError
 from telemetry.context import note_session
 
+CommitExpectedVersion = Annotated[
+    int | None,
+    strawberry.argument(
+        description="The session version you last saw: the commit is refused with "
+        "STALE_VERSION if the draft is not that version any more (changed elsewhere, or an "
+        "edit lost by a Redis failover), so what is written is what you reviewed. Omit to "
+        "commit whatever the draft holds."
+    ),
+]
 
-async def resolve_commit(info: Info, session_id: SessionId) -> CommitPayload:
+
+async def resolve_commit(
+    info: Info, session_id: SessionId, expected_version: CommitExpectedVersion = None
+) -> CommitPayload:
     note_session(str(session_id))
     principal = await authenticate(info)
     operation_id = info.context.operation_id
     try:
-        outcome = await info.context.commits.commit(principal, str(session_id), operation_id)
+        outcome = await info.context.commits.commit(
+            principal, str(session_id), operation_id, expected_version=expected_version
+        )
     except UserInputError as exc:
         return CommitPayload(
             success=False,

@@ -55,6 +55,7 @@ from services.errors import (
     ProductCodeTakenError,
     SessionNotFoundError,
     SessionStoreUnavailableError,
+    StaleVersionError,
 )
 from services.models import CommitResult, Draft, Principal, SessionState
 from services.sessions import SessionService, commit_guids
@@ -159,9 +160,18 @@ class CommitService:
         raise ProductCodeTakenError(code, where="an existing Dataverse product")
 
     async def commit(
-        self, principal: Principal, session_id: str, operation_id: str
+        self,
+        principal: Principal,
+        session_id: str,
+        operation_id: str,
+        *,
+        expected_version: int | None = None,
     ) -> CommitOutcome:
-        """Write the draft's product and target to Dataverse, or say why not."""
+        """Write the draft's product and target to Dataverse, or say why not.
+
+        With *expected_version*, only that version of the draft is committed
+        (StaleVersionError otherwise).
+        """
         lease_owner = uuid.uuid4().hex
         try:
             draft = await self._sessions.begin_commit(
@@ -170,11 +180,23 @@ class CommitService:
                 lease_owner=lease_owner,
                 lease=self._policy.lease,
                 operation_id=operation_id,
+                expected_version=expected_version,
             )
         except AlreadyCommittedError as exc:
             return CommitOutcome(exc.draft, result=exc.draft.result)
         except SessionNotFoundError:
             return await self._without_draft(principal, session_id)
+        except StaleVersionError:
+            # A retry of this very commit (its answer was lost) finds the draft moved on by
+            # the commit itself: answer with what that commit did, not a refusal.
+            current = await self._sessions.get(principal, session_id)
+            if current.state is SessionState.COMMITTED:
+                return CommitOutcome(current, result=current.result)
+            if current.state is SessionState.COMMITTING:
+                raise CommitInProgressError(
+                    "A commit of this session is in progress; follow it with sessionProgress."
+                ) from None
+            raise
         return await self._run(_Attempt(self, draft, lease_owner))
 
     async def recover(self, session_id: str) -> CommitOutcome | None:

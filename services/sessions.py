@@ -277,10 +277,18 @@ class SessionService:
         lease_owner: str,
         lease: timedelta,
         operation_id: str,
+        expected_version: int | None = None,
     ) -> Draft:
         """Move the draft to COMMITTING under a lease, holding its product code meanwhile."""
         args = _lease_args(principal, session_id, lease_owner, lease, operation_id)
-        return await self._apply("begin_commit", principal, session_id, args, action="commit")
+        return await self._apply(
+            "begin_commit",
+            principal,
+            session_id,
+            args,
+            expected_version=expected_version,
+            action="commit",
+        )
 
     async def take_over(
         self, session_id: str, *, lease_owner: str, lease: timedelta, operation_id: str

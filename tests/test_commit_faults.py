@@ -487,3 +487,43 @@ async def test_a_write_whose_outcome_redis_cannot_record_is_reported(
     assert answer["success"] is True
     assert answer["productGuid"] == product["osot_table_productid"]
     assert "session store is unavailable" in answer["errors"][0]
+
+
+# -- An edit lost by a failover is never committed in its place -------------------------------
+
+COMMIT_VERSION = """
+mutation CommitVersion($sessionId: ID!, $expectedVersion: Int) {
+  commit(sessionId: $sessionId, expectedVersion: $expectedVersion) {
+    success productGuid userErrors { field code message }
+  }
+}
+"""
+
+
+async def test_commit_writes_only_the_version_the_admin_reviewed(
+    client: GraphQLClient, dataverse: EmulatorControl
+) -> None:
+    # given a draft at version v, then an edit the admin's page has not seen (or that a
+    # failover lost after the admin saw it)
+    sid = await ready_draft(client)
+    reviewed = (await client.data(SESSION_PROGRESS, {"sessionId": sid}))["sessionProgress"]
+    await client.data(ADD_PRODUCT, {"sessionId": sid, "input": product_input(generalPrice=5)})
+
+    # when the admin commits what they reviewed, then what is there, then again (a retry)
+    stale = await client.data(
+        COMMIT_VERSION, {"sessionId": sid, "expectedVersion": reviewed["version"]}
+    )
+    current = (await client.data(SESSION_PROGRESS, {"sessionId": sid}))["sessionProgress"]
+    fresh = await client.data(
+        COMMIT_VERSION, {"sessionId": sid, "expectedVersion": current["version"]}
+    )
+    retried = await client.data(
+        COMMIT_VERSION, {"sessionId": sid, "expectedVersion": current["version"]}
+    )
+
+    # then the stale commit wrote nothing; the right one wrote once; its retry answers it
+    assert [e["code"] for e in stale["commit"]["userErrors"]] == ["STALE_VERSION"]
+    assert fresh["commit"]["success"] is True
+    assert retried["commit"]["success"] is True
+    assert retried["commit"]["productGuid"] == fresh["commit"]["productGuid"]
+    assert await stored_price(dataverse) == 5
