@@ -34,6 +34,7 @@ from tests.graphql_documents import product_input
 
 X = "\N{MULTIPLICATION SIGN}"
 SESSIONS = 256  # per-request session ids cycle through these, so no draft is contended
+CREATING_USERS = 64  # createSession cycles through them (MAX_OPEN_DRAFTS is per user)
 
 CREATE_SESSION = """
 mutation CreateSession {
@@ -88,12 +89,15 @@ GRAPHQL_PATHS = {"graphql": "/graphql", "stock": "/graphql-stock"}
 
 
 def request_lines(operation: str, variant: str, session_ids: list[str]) -> list[str]:
-    """Return the METHOD<TAB>PATH<TAB>BODY lines replayed by the load generator."""
+    """Return the METHOD<TAB>PATH<TAB>BODY[<TAB>AUTHORIZATION] lines the load generator replays."""
     path = GRAPHQL_PATHS.get(variant)
     if operation == "createSession":
-        if path:
-            return [f"POST\t{path}\t{graphql_body(CREATE_SESSION, 'CreateSession', {})}"]
-        return ["POST\t/plain/sessions\t"]
+        # Spread over many users: each may hold a bounded number of open drafts.
+        body = graphql_body(CREATE_SESSION, "CreateSession", {}) if path else ""
+        return [
+            f"POST\t{path or '/plain/sessions'}\t{body}\t{bench_authorization(f'bench-{i}')}"
+            for i in range(CREATING_USERS)
+        ]
     lines = []
     for i, sid in enumerate(session_ids):
         if operation == "addProduct":

@@ -24,11 +24,12 @@ def _load(path: str, host: str, port: int, authorization: str) -> list[bytes]:
     out = []
     with open(path, encoding="utf-8") as f:
         for line in f:
-            method, target, body = line.rstrip("\n").split("\t", 2)
+            method, target, body, *own = line.rstrip("\n").split("\t", 3)
             payload = body.encode()
             head = (
                 f"{method} {target} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                f"Authorization: {authorization}\r\nContent-Type: application/json\r\n"
+                f"Authorization: {own[0] if own else authorization}\r\n"
+                "Content-Type: application/json\r\n"
                 f"Content-Length: {len(payload)}\r\n\r\n"
             )
             out.append(head.encode() + payload)

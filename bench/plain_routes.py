@@ -2,7 +2,7 @@
 
 Each route calls the same service methods as its resolver (TokenVerifier.authenticate,
 validate_product, CommitService.ensure_code_available, SessionService.create/add_product/
-get, CommitService.recover_if_stale, progress_of) and answers the JSON that the benchmark's
+get, progress_of; mutations also count against MutationRateLimiter) and answers the JSON that the benchmark's
 GraphQL document selects, so the two differ only in the GraphQL layer. bench/server.py
 mounts them; the production app never does.
 """
@@ -85,6 +85,13 @@ async def _principal(request: Request[Any, Any, Any], state: State) -> Principal
     return await state.verifier.authenticate(request.headers.get("authorization"))
 
 
+async def _mutating(request: Request[Any, Any, Any], state: State) -> Principal:
+    # As resolvers.common.authenticate does for a mutation: it counts against the rate limit.
+    principal = await _principal(request, state)
+    await state.rate_limiter.acquire(principal)
+    return principal
+
+
 def _auth_failure(exc: AuthError) -> Response[Any]:
     return Response(
         {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}], "data": None},
@@ -102,7 +109,7 @@ def _payload(
 async def plain_create_session(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     """createSession { session { sessionId version state expiresAt progress {...} } ... }"""
     try:
-        principal = await _principal(request, state)
+        principal = await _mutating(request, state)
     except AuthError as exc:
         return _auth_failure(exc)
     operation_id = uuid.uuid4().hex
@@ -127,7 +134,7 @@ async def plain_add_product(
 ) -> Response[Any]:
     """addProduct { session { sessionId version state updatedAt progress {...} } ... }"""
     try:
-        principal = await _principal(request, state)
+        principal = await _mutating(request, state)
     except AuthError as exc:
         return _auth_failure(exc)
     try:
@@ -172,8 +179,7 @@ async def plain_session_progress(
                 "errors": [{"message": exc.message, "extensions": {"code": exc.code}}],
             }
         )
-    draft = await state.commits.recover_if_stale(principal, draft)
-    p = progress_of(draft)
+    p = progress_of(draft)  # as the resolver: a query never writes
     progress = {
         "sessionId": p.session_id,
         "state": p.state.value,

@@ -1,6 +1,6 @@
 -- wrk script: replay pre-built requests round robin and check every response.
 -- Args: <requests file> <success marker> <authorization header value>
--- Each line of the file is METHOD<TAB>PATH<TAB>BODY (BODY may be empty).
+-- Each line of the file is METHOD<TAB>PATH<TAB>BODY[<TAB>AUTHORIZATION] (BODY may be empty).
 -- A response counts as bad unless it is 200 and its body contains the marker.
 local threads = {}
 local requests = {}
@@ -14,9 +14,12 @@ end
 
 function init(args)
   marker = args[2]
-  local headers = { ["Authorization"] = args[3], ["Content-Type"] = "application/json" }
   for line in io.lines(args[1]) do
-    local method, path, body = line:match("^([^\t]*)\t([^\t]*)\t(.*)$")
+    local method, path, rest = line:match("^([^\t]*)\t([^\t]*)\t(.*)$")
+    -- An optional fourth field is the line's own Authorization value.
+    local body, own = rest:match("^([^\t]*)\t(.*)$")
+    if body == nil then body = rest end
+    local headers = { ["Authorization"] = own or args[3], ["Content-Type"] = "application/json" }
     if body == "" then body = nil end
     table.insert(requests, wrk.format(method, path, headers, body))
   end

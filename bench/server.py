@@ -34,7 +34,7 @@ def main() -> None:
         dataverse_token=args.dataverse_token,
         log_level=args.log_level.upper(),
         # A benchmark is one user sending as fast as it can: measure the service, not the
-        # per-user protections against that.
+        # per-user protections against that (the limiter still runs, on both paths).
         mutation_rate_per_second=10_000,
         mutation_burst=100_000,
         max_open_drafts=10_000,

@@ -31,13 +31,13 @@ EMULATOR_TOKEN = "emulator-token"
 ORGANIZATION = "6f1e3c9a-1111-4a4a-9c9c-000000000001"
 
 
-def bench_authorization() -> str:
-    """Return the Authorization header value of the benchmarks' one admin user."""
+def bench_authorization(subject: str = "bench-user") -> str:
+    """Return the Authorization header value of a benchmark admin user."""
     from services.auth import mint_token
 
     token = mint_token(
         secret=JWT_SECRET,
-        subject="bench-user",
+        subject=subject,
         privilege="admin",
         organization_guid=ORGANIZATION,
         ttl_seconds=3600,
