@@ -3,8 +3,8 @@
 Each route calls the same service methods as its resolver (TokenVerifier.authenticate,
 validate_product, CommitService.ensure_code_available, SessionService.create/add_product/
 get, progress_of; mutations also count against MutationRateLimiter) and answers the JSON
-that the benchmark's GraphQL document selects, so the two differ only in the GraphQL layer. bench/server.py
-mounts them; the production app never does.
+that the benchmark's GraphQL document selects, so the two differ only in the GraphQL layer.
+bench/server.py mounts them; the production app never does.
 """
 
 from __future__ import annotations
