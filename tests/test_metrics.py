@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from emulator.testing import EmulatorControl, throttle
 from settings import Settings
+from telemetry import metrics
 from telemetry.metrics import MAX_OPERATION_LABELS, operation_label
 from tests.graphql_documents import CANCEL_SESSION, CREATE_SESSION
 from tests.helpers import (
@@ -195,6 +196,14 @@ async def test_refused_operations_share_one_label(
     )
 
 
+@pytest.fixture
+def fresh_operation_labels(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The label set is the process's: filled here, it would turn every later test's
+    # operation names into "_other" (whichever order the tests run in).
+    monkeypatch.setattr(metrics, "_operation_labels", set())
+
+
+@pytest.mark.usefixtures("fresh_operation_labels")
 def test_operation_names_are_bounded() -> None:
     names = [f"Op{i}" for i in range(MAX_OPERATION_LABELS + 50)]
 
