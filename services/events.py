@@ -18,6 +18,7 @@ from services.errors import ServerShuttingDownError
 from services.models import Draft
 from services.redis_client import RedisStore
 
+_CLOSE_SECONDS = 2.0  # the longest a listener's connection may take to close
 logger = logging.getLogger("orchestrator.events")
 
 
@@ -243,8 +244,9 @@ class EventHub:
                 await asyncio.sleep(min(self._max_backoff, 0.05 * 2 ** min(failures, 8)))
             finally:
                 if pubsub is not None:
+                    # Bounded: a connection cut mid-read must not hold shutdown up forever.
                     with contextlib.suppress(Exception):
-                        await pubsub.aclose()
+                        await asyncio.wait_for(asyncio.shield(pubsub.aclose()), _CLOSE_SECONDS)
 
     async def _wake_due(self) -> None:
         # One clock for all subscribers instead of a timer per wait: it saves ~0.5 KB per
