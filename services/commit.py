@@ -143,7 +143,7 @@ class CommitService:
         try:
             existing = await self._dataverse.find_product_by_code(code)
         except DataverseError as exc:
-            # Failing open here would let a taken code through (DOMAIN.md D5).
+            # Failing open would let a taken code through (docs/design/old-service-defects.md D5).
             error = CodeCheckUnavailableError(
                 f"Could not check with Dataverse that product code {code} is free, so nothing "
                 f"was saved: {exc.message}"
