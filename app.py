@@ -21,6 +21,7 @@ from strawberry import UNSET
 from strawberry.litestar import make_graphql_controller
 from strawberry.litestar.controller import GraphQLController
 
+from admission import Refused, admit, refusal_response
 from api import schema
 from console import console_routes
 from graphql_http import with_fast_post
@@ -145,8 +146,13 @@ def commit_policy(settings: Settings) -> CommitPolicy:
 
 
 async def provide_context(request: ASGIConnection[Any, Any, Any, State]) -> Context:
-    """Build the GraphQL context (a Litestar dependency); for websockets, once at the handshake."""
+    """Build the GraphQL context (a Litestar dependency); for websockets, once at the handshake.
+
+    An HTTP request is admitted first (admission.py): its size, its shape and its token are
+    checked before Strawberry or the short POST path parse anything.
+    """
     state = request.app.state
+    principal = await admit(request, state.verifier, max_request_bytes=state.max_request_bytes)
     return Context(
         sessions=state.sessions,
         commits=state.commits,
@@ -155,6 +161,8 @@ async def provide_context(request: ASGIConnection[Any, Any, Any, State]) -> Cont
         authorization=request.headers.get("authorization"),
         streams=state.streams,
         rate_limiter=state.rate_limiter,
+        principal=principal,
+        introspection=state.introspection,
     )
 
 
@@ -273,6 +281,8 @@ def create_app(
             app.state.rate_limiter = MutationRateLimiter(
                 redis, RateLimit(settings.mutation_rate_per_second, settings.mutation_burst)
             )
+            app.state.max_request_bytes = settings.max_request_bytes
+            app.state.introspection = settings.introspection
             yield
 
     return Litestar(
@@ -286,11 +296,13 @@ def create_app(
         ],
         cors_config=cors_config(OriginPolicy.of(settings.allowed_origins)),
         # What Litestar refuses on /graphql (405 for PUT...) is a GraphQL response too.
-        exception_handlers={HTTPException: graphql_exception_handler},
+        exception_handlers={HTTPException: graphql_exception_handler, Refused: refusal_response},
         lifespan=[lifespan],
         middleware=[DefineMiddleware(observe_graphql, tracing=tracing), negotiate_graphql],
+        # Bodies past it are refused (413) before they are read (admission.py).
+        request_max_body_size=settings.max_request_bytes,
         # The process's (telemetry.logs, set up by cli.py), not Litestar's default; Litestar
         # still logs the exceptions it catches.
-        logging_config=ProcessLogging(),
+        logging_config=ProcessLogging(quiet=(Refused,)),
         debug=False,
     )

@@ -56,6 +56,7 @@ def server_config(
     log_level: str = "warning",
     graceful_shutdown: int = 10,
     workers: int = 1,
+    max_header_bytes: int = Settings.model_fields["max_header_bytes"].default,
 ) -> uvicorn.Config:
     """Return uvicorn's configuration of the app: one for serve, dev, benchmarks and tests.
 
@@ -73,6 +74,10 @@ def server_config(
         host=host,
         port=port,
         workers=workers,
+        # h11 bounds the request line and headers it buffers (MAX_HEADER_BYTES) and answers
+        # 400 past them; httptools buffers any size (a 32 MB Authorization header was read).
+        http="h11",
+        h11_max_incomplete_event_size=max_header_bytes,
         log_level=log_level.lower(),
         log_config=None,  # configure_logging owns the handlers
         access_log=False,  # telemetry.http logs each GraphQL request with its fields
@@ -129,6 +134,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         "log_level": settings.log_level,
         "graceful_shutdown": settings.shutdown_timeout_seconds,
         "workers": workers,
+        "max_header_bytes": settings.max_header_bytes,
     }
     if workers > 1:
         prepare_multiprocess_dir(workers)  # before the workers import prometheus-client
@@ -398,7 +404,11 @@ async def _run_dev(args: argparse.Namespace) -> None:
         app = create_app(settings, dev=True)
         app.on_startup.append(_freeze_startup_objects)
         server, serving = await start_in_this_loop(
-            app, host=args.host, port=args.port, graceful_shutdown=5
+            app,
+            host=args.host,
+            port=args.port,
+            graceful_shutdown=5,
+            max_header_bytes=settings.max_header_bytes,
         )
         if server.started:  # announce only what actually listens
             print(_banner(settings, args.host, args.port, token, extra), flush=True)

@@ -8,16 +8,18 @@ replaces only the controller's POST handler:
 
 - the context getter is the same Litestar dependency Strawberry's handlers use, and it is
   the only one resolved; the body is decoded with orjson;
-- each query text is parsed and validated once, with the token limit and validation rules
-  of the schema's own extensions (``PreparedDocuments``), and a valid one is executed
-  directly by graphql-core with the schema's executor;
+- each query text is parsed and validated once, with the token limit, the linear document
+  limits and the validation rules of the schema's own extensions (``PreparedDocuments``,
+  sharing ``schema.documents``' cache of valid documents with Strawberry's path), and a
+  valid one is executed directly by graphql-core with the schema's executor;
 - a result with errors goes through the extensions' ``on_operation`` hooks as Strawberry
   would run them, so the error policy masks and logs exactly as before.
 
 Everything else takes Strawberry's own path unchanged, so its status codes and messages
 stay the same: another content type, a body that is not one JSON request object, a query
-that does not parse or validate (Strawberry reports the errors), a subscription, or no
-operation to run. GET (GraphiQL) and websockets stay Strawberry's controller as they are.
+that does not parse or validate (Strawberry reports the errors), a subscription, no
+operation to run, or introspection by a caller who may not introspect (the extension refuses
+it there). GET (GraphiQL) and websockets stay Strawberry's controller as they are.
 If the schema gains an extension this module does not know, every request takes
 Strawberry's path (``PreparedDocuments.enabled`` is False). Queries and mutations on the
 prepared path do not go through ``Schema.execute``: put per-operation behaviour in a schema
@@ -30,7 +32,6 @@ paths and compares the answers byte for byte.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -51,20 +52,19 @@ from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
     MaxTokensLimiter,
-    ParserCache,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.litestar.controller import GraphQLController
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from schema import internals
+from schema.documents import DocumentCache, Limits, Prepared, ValidDocuments, check, may_introspect
 from schema.internals import GraphQLRequestData
 
 # What the prepared path reproduces: limits and rules before execution (taken from the
 # instances), caching (its own), and MaskErrors' masking of a result's errors.
-_KNOWN_EXTENSIONS = (MaxTokensLimiter, AddValidationRules, ParserCache, ValidationCache, MaskErrors)
+_KNOWN_EXTENSIONS = (MaxTokensLimiter, AddValidationRules, ValidDocuments, MaskErrors)
 _HOOKS = ("on_operation", "on_parse", "on_validate", "on_execute", "resolve", "get_results")
 _FAST_OPERATIONS = {
     GraphQLOperationType.QUERY: OperationType.QUERY,
@@ -83,7 +83,7 @@ def _is_known(extension: SchemaExtension) -> bool:
 class PreparedDocuments:
     """Each query text parsed and validated once, as the schema's extensions would do it."""
 
-    def __init__(self, schema: Schema, maxsize: int = 256) -> None:
+    def __init__(self, schema: Schema) -> None:
         self.schema = schema
         extensions = [e if isinstance(e, SchemaExtension) else e() for e in schema.extensions]
         self.enabled = (
@@ -92,24 +92,39 @@ class PreparedDocuments:
             and not schema.config.enable_experimental_incremental_execution
         )
         self._parse_options: dict[str, Any] = {}
+        self._cache, self._limits = DocumentCache(), Limits()
         rules: list[Any] = list(specified_rules)
         for extension in extensions:
             if isinstance(extension, MaxTokensLimiter):
                 self._parse_options["max_tokens"] = extension.max_token_count
             elif isinstance(extension, AddValidationRules):
                 rules.extend(extension.validation_rules)
+            elif isinstance(extension, ValidDocuments):
+                self._cache, self._limits = extension.cache, extension.limits
         self._rules = tuple(rules)
-        self.document = lru_cache(maxsize=maxsize)(self._prepare)
 
-    def _prepare(self, query: str) -> DocumentNode | None:
+    def prepare(self, query: str) -> Prepared | None:
         """Return the valid document of *query*, or None to let Strawberry report why not."""
+        entry = self._cache.get(query)
+        if entry is not None:
+            return entry
         try:
             document = parse(query, **self._parse_options)
         except GraphQLError:
             return None
-        if internals.validate(self.schema, document, self._rules):
-            return None
-        return document
+        entry, _ = check(
+            query,
+            document,
+            self._cache,
+            lambda parsed: internals.validate(self.schema, parsed, self._rules),
+            self._limits,
+        )
+        return entry
+
+    def document(self, query: str) -> DocumentNode | None:
+        """Return the valid document of *query*, or None."""
+        entry = self.prepare(query)
+        return entry.document if entry is not None else None
 
     async def execute(
         self,
@@ -246,8 +261,9 @@ def with_fast_post(
             context: Any,
             sub_response: Response[Any],
         ) -> ExecutionResult:
-            document = documents.document(request_data.query) if documents.enabled else None
-            if document is not None:
+            entry = documents.prepare(request_data.query) if documents.enabled else None
+            if entry is not None and (not entry.introspects or may_introspect(context)):
+                document = entry.document
                 operation = get_operation_ast(document, request_data.operation_name)
                 if operation is not None and operation.operation in _FAST_OPERATIONS:
                     return await documents.execute(

@@ -169,6 +169,24 @@ class Settings(BaseSettings):
         le=100_000,
         description="Mutations one user may run at once above the rate before RATE_LIMITED.",
     )
+    max_request_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest request body accepted; a larger one is refused with 413 "
+        "before it is read.",
+    )
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest request line and headers accepted (the HTTP server refuses more).",
+    )
+    introspection: bool = Field(
+        default=True,
+        description="Let admins introspect the schema (GraphiQL, codegen); anonymous callers "
+        "and main users never may.",
+    )
     max_open_drafts: int = Field(
         default=20,
         ge=1,

@@ -30,6 +30,8 @@ class Context(BaseContext, kw_only=True):
     streams: SessionStream | None = None
     # Counts each user's mutations (services/ratelimit.py); None: no limit.
     rate_limiter: MutationRateLimiter | None = None
+    # INTROSPECTION: whether admins may read the schema (schema/documents.may_introspect).
+    introspection: bool = False
 
     def credentials(self) -> str | None:
         """Return the Authorization value: the header, else the connection_init payload's."""

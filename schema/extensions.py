@@ -1,4 +1,4 @@
-"""Schema extensions: caches, limits built once, and the error policy."""
+"""Schema extensions: the token limit, valid documents (cached, linear limits), the error policy."""
 
 from __future__ import annotations
 
@@ -6,23 +6,15 @@ import logging
 from collections.abc import Callable
 
 from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import MaskErrors, MaxTokensLimiter, SchemaExtension
 
-from schema.internals import validation_rules
+from schema.documents import MAX_TOKENS, DocumentCache, ValidDocuments
 from services.errors import INTERNAL_ERROR, ServiceError
 
 logger = logging.getLogger("orchestrator.graphql")
 
-# Built once: a rule class created per request would change the validation cache key
-# on every request and defeat the cache (strawberry issue #4635).
-VALIDATION_RULES = validation_rules(max_depth=10, max_aliases=15)
+# The process's valid documents, for both HTTP paths and websockets (schema/documents.py).
+DOCUMENTS = DocumentCache()
 
 
 class ErrorPolicy(MaskErrors):
@@ -62,9 +54,7 @@ class ErrorPolicy(MaskErrors):
 
 
 EXTENSIONS: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-    lambda: MaxTokensLimiter(max_token_count=4000),
-    lambda: AddValidationRules(VALIDATION_RULES),
-    lambda: ParserCache(maxsize=256),
-    lambda: ValidationCache(maxsize=256),
+    lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+    lambda: ValidDocuments(DOCUMENTS),
     ErrorPolicy,
 ]

@@ -12,9 +12,6 @@ What it relies on, and why:
   two fixes of graphql-core 3.3.2, written up for upstream in
   ``docs/design/executor-fixes.md``: no reference cycle through ``async_helpers``, and a
   subfield cache (``_relevant_sub_fields``) per subscription event.
-- ``validation_rules``: the depth and alias limiters as rule classes built once
-  (``create_validator`` of Strawberry's limiter modules): built per request they change the
-  validation cache key and defeat ``ValidationCache`` (strawberry issue #4635).
 - ``flat_input``: a ``from_input`` hook for wide inputs that decides once which fields need
   no conversion (``strawberry.types.arguments._is_leaf_type``).
 - ``CannotGetOperationTypeError`` (``strawberry.schema.exceptions``): what Strawberry raises
@@ -51,8 +48,6 @@ from graphql import (
 from graphql import ExecutionResult as GraphQLExecutionResult
 from litestar import Request, Response
 from strawberry.execution.is_awaitable import optimized_is_awaitable
-from strawberry.extensions.max_aliases import create_validator as _alias_limit
-from strawberry.extensions.query_depth_limiter import create_validator as _depth_limit
 from strawberry.http import GraphQLRequestData
 from strawberry.schema import Schema
 from strawberry.schema.exceptions import CannotGetOperationTypeError
@@ -94,7 +89,6 @@ __all__ = [
     "run_strawberry_post",
     "streams_over_http",
     "validate",
-    "validation_rules",
 ]
 
 PINNED = {"strawberry-graphql": "0.341.2", "graphql-core": "3.3.2", "litestar": "2.25.0"}
@@ -152,11 +146,6 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         executor._relevant_sub_fields = {}
         executor.async_helpers = _weak_helpers(executor)
         return executor
-
-
-def validation_rules(*, max_depth: int, max_aliases: int) -> list[type[ASTValidationRule]]:
-    """Return the depth and alias limits as rule classes, to build once per process."""
-    return [_depth_limit(max_depth, None, None), _alias_limit(max_aliases)]
 
 
 # -- wide inputs -------------------------------------------------------------------------

@@ -33,13 +33,14 @@ class ProcessLogging(BaseLoggingConfig):
     """Litestar's logging config that configures nothing: ``telemetry.logs`` owns the handlers.
 
     Litestar still logs what its exception middleware catches (with the request's fields),
-    through the standard ``litestar`` logger.
+    through the standard ``litestar`` logger, except client errors (4xx, or the exception
+    classes given): those are the caller's, and the code refusing them logs a line.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, quiet: tuple[type[Exception], ...] = ()) -> None:
         self.log_exceptions = "always"
         self.traceback_line_limit = -1
-        self.disable_stack_trace: set[int | type[Exception]] = set()
+        self.disable_stack_trace: set[int | type[Exception]] = {*range(400, 500), *quiet}
         self.exception_logging_handler = _log_uncaught
 
     def configure(self) -> Any:

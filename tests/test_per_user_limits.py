@@ -12,7 +12,13 @@ from redis.asyncio import Redis
 
 from emulator.testing import EmulatorControl
 from settings import Settings
-from tests.graphql_documents import CANCEL_SESSION, CONFIGURE_TARGET, CREATE_SESSION, MY_SESSIONS
+from tests.graphql_documents import (
+    CANCEL_SESSION,
+    CONFIGURE_TARGET,
+    CREATE_SESSION,
+    MY_SESSIONS,
+    SESSION,
+)
 from tests.helpers import GraphQLClient, create_session, serve, token
 from tests.test_commit import commit, ready_draft
 
@@ -167,20 +173,38 @@ async def test_my_sessions_refuses_a_page_out_of_bounds(
 # -- list lengths -------------------------------------------------------------------------
 
 
-async def test_an_oversized_target_list_is_refused_without_looking_at_its_items(
+async def test_a_huge_list_is_refused_before_graphql_reads_it(
     client: GraphQLClient, dataverse: EmulatorControl
 ) -> None:
     sid = await ready_draft(client)
 
-    # 10,000 copies of one value: over the 50-item limit, and full of duplicates
-    body = await client.data(
+    # 10,000 copies of one value in one variable
+    response = await client.post(
         CONFIGURE_TARGET, {"sessionId": sid, "input": {"province": ["ONTARIO"] * 10_000}}
     )
 
-    # only the length is reported: the items were never looked at
+    # refused whole, before GraphQL coerced an item: nothing ran
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["message"].startswith("Variable $input.province has 10000 items")
+    assert (await client.data(SESSION, {"sessionId": sid}))["session"]["version"] == 2
+
+
+async def test_an_over_long_target_list_is_refused_without_looking_at_its_items(
+    client: GraphQLClient, dataverse: EmulatorControl
+) -> None:
+    sid = await ready_draft(client)
+
+    # 60 copies of one value: over the 50-item limit, and full of duplicates
+    body = await client.data(
+        CONFIGURE_TARGET, {"sessionId": sid, "input": {"province": ["ONTARIO"] * 60}}
+    )
+
+    # only the length is reported, for the form to show: the items were never looked at
     [error] = body["configureTarget"]["userErrors"]
     assert error["field"] == ["input", "province"]
-    assert error["message"] == "Choose at most 50 values for province (you chose 10000)."
+    assert error["message"] == "Choose at most 50 values for province (you chose 60)."
 
 
 async def test_repeated_target_values_are_each_named_once(
