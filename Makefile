@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: dev serve test test-ha soak lint schema models console screenshots bench bench-commit bench-subscriptions bench-shard clean
+.PHONY: dev serve test test-ha soak lint schema models console screenshots bench bench-commit bench-subscriptions bench-shard bench-limits clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -76,6 +76,9 @@ bench-shard: $(STAMP)  ## Print the state changes per second one Redis shard sus
 
 bench-subscriptions: $(STAMP)  ## Print subscription delivery latency and memory per connection
 	$(BIN)/python bench/subscriptions.py
+
+bench-limits: $(STAMP)  ## Print what the request limits cost as documents and variables grow
+	$(BIN)/python bench/limits.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

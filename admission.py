@@ -3,8 +3,10 @@
 ``admit`` runs in the context getter (``app.provide_context``), which both Strawberry's
 controller and the short POST path (graphql_http.py) resolve before they parse anything:
 
-1. The body is read once, and refused with 413 past ``MAX_REQUEST_BYTES`` (Litestar stops
-   reading there, or at once when Content-Length says so).
+1. Headers are at most ``MAX_HEADER_BYTES`` (431; uvicorn's h11 already stops buffering a
+   few reads past that), and the body is read once, refused with 413 past
+   ``MAX_REQUEST_BYTES`` (Litestar stops reading there, or at once when Content-Length says
+   so).
 2. A JSON body must decode (orjson; nothing nested deeper than ``MAX_JSON_DEPTH``) to an
    object or a batch; ``"x"``, ``null``, ``5`` or 3,000 nested arrays are a 400, not a 500.
 3. The query text is at most ``MAX_QUERY_BYTES`` (comments count here, not as tokens), and
@@ -71,6 +73,7 @@ async def admit(
     verifier: TokenVerifier,
     *,
     max_request_bytes: int,
+    max_header_bytes: int,
 ) -> Principal | None:
     """Check an HTTP request to /graphql (see the module docstring); return its caller.
 
@@ -80,6 +83,7 @@ async def admit(
     if connection.scope["type"] != "http":
         return None
     assert isinstance(connection, Request)
+    _check_headers(connection.scope, max_header_bytes)
     if connection.method == "POST":
         body = await _body(connection, max_request_bytes)
         if _is_json(connection.headers.get("content-type", "")):
@@ -125,6 +129,19 @@ async def _body(request: Request[Any, Any, Any], max_request_bytes: int) -> byte
             "REQUEST_TOO_LARGE",
             reason="body_size",
         ) from None
+
+
+def _check_headers(scope: Any, max_header_bytes: int) -> None:
+    size = len(scope.get("raw_path", b"")) + len(scope.get("query_string", b""))
+    size += sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+    if size > max_header_bytes:
+        raise Refused(
+            431,
+            f"The request line and headers are larger than {max_header_bytes} bytes, the "
+            "most this service accepts (MAX_HEADER_BYTES).",
+            "HEADERS_TOO_LARGE",
+            reason="header_size",
+        )
 
 
 def _is_json(content_type: str) -> bool:

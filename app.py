@@ -152,7 +152,12 @@ async def provide_context(request: ASGIConnection[Any, Any, Any, State]) -> Cont
     checked before Strawberry or the short POST path parse anything.
     """
     state = request.app.state
-    principal = await admit(request, state.verifier, max_request_bytes=state.max_request_bytes)
+    principal = await admit(
+        request,
+        state.verifier,
+        max_request_bytes=state.max_request_bytes,
+        max_header_bytes=state.max_header_bytes,
+    )
     return Context(
         sessions=state.sessions,
         commits=state.commits,
@@ -282,6 +287,7 @@ def create_app(
                 redis, RateLimit(settings.mutation_rate_per_second, settings.mutation_burst)
             )
             app.state.max_request_bytes = settings.max_request_bytes
+            app.state.max_header_bytes = settings.max_header_bytes
             app.state.introspection = settings.introspection
             yield
 

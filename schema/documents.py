@@ -18,7 +18,7 @@ websockets, and what graphql_http.py hands back); graphql_http.py uses the same 
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,7 +76,7 @@ class _Shape:
     aliases: int = 0
     introspects: bool = False
     # Response names at this level (inline fragments and spreads flattened into it).
-    names: Counter[str] = field(default_factory=Counter)
+    names: dict[str, int] = field(default_factory=dict)
 
 
 class _TooNestedError(Exception):
@@ -114,12 +114,14 @@ class _Measure:
         if nesting > _MAX_NESTING:
             raise _TooNestedError
         shape = _Shape()
+        names = shape.names
         for selection in selections.selections:
             if isinstance(selection, FieldNode):
                 name = selection.name.value
                 shape.fields += 1
                 shape.aliases += selection.alias is not None
-                shape.names[(selection.alias or selection.name).value] += 1
+                key = (selection.alias or selection.name).value
+                names[key] = names.get(key, 0) + 1
                 introspection = name in ("__schema", "__type")
                 shape.introspects |= introspection
                 if selection.selection_set is not None:
@@ -140,11 +142,11 @@ class _Measure:
             shape.fields += inner.fields
             shape.aliases += inner.aliases
             shape.introspects |= inner.introspects
-            shape.names.update(inner.names)
-        if shape.names:
-            name, count = shape.names.most_common(1)[0]
+            for key, count in inner.names.items():
+                names[key] = names.get(key, 0) + count
+        for key, count in names.items():
             if count > self.max_repeat[1]:
-                self.max_repeat = (name, count)
+                self.max_repeat = (key, count)
         return shape
 
 
