@@ -23,12 +23,14 @@ answer with its HTTP status and logs it. Websockets authenticate at connection_i
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import orjson
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
 from litestar.exceptions import ClientException
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
@@ -80,7 +82,7 @@ async def admit(
     Return None, checking nothing, for what carries no operation: a websocket handshake,
     or GraphiQL's page (a GET without a query).
     """
-    if connection.scope["type"] != "http":
+    if connection.scope["type"] != ScopeType.HTTP:
         return None
     assert isinstance(connection, Request)
     _check_headers(connection.scope, max_header_bytes)
@@ -152,6 +154,12 @@ def _decode(raw: bytes, what: str) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
+        pass
+    try:
+        # What orjson refuses and the json module accepts (a lone surrogate in a string,
+        # NaN) is what Strawberry's own path reads: the input rules report it, field by field.
+        return json.loads(raw)
+    except (ValueError, RecursionError):
         raise Refused(
             400,
             f"{what} is not valid JSON (or is nested more than 1,024 levels deep).",

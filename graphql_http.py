@@ -261,7 +261,8 @@ def with_fast_post(
             context: Any,
             sub_response: Response[Any],
         ) -> ExecutionResult:
-            entry = documents.prepare(request_data.query) if documents.enabled else None
+            query = request_data.query
+            entry = documents.prepare(query) if documents.enabled and query is not None else None
             if entry is not None and (not entry.introspects or may_introspect(context)):
                 document = entry.document
                 operation = get_operation_ast(document, request_data.operation_name)

@@ -330,7 +330,7 @@ class ValidDocuments(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        entry, errors = self._entry, []
+        entry, errors = self._entry, list[GraphQLError]()
         if entry is None and context.graphql_document is not None:
             rules = tuple(context.validation_rules)
             entry, errors = check(
