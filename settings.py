@@ -190,7 +190,7 @@ class Settings(BaseSettings):
     max_open_drafts: int = Field(
         default=20,
         ge=1,
-        le=10_000,
+        le=1_000_000,
         description="Open (uncommitted, unexpired) drafts one user may hold; "
         "createSession answers TOO_MANY_DRAFTS past it.",
     )

@@ -59,6 +59,7 @@ from services.errors import (
 )
 from services.models import CommitResult, Draft, Principal, SessionState
 from services.sessions import SessionService, commit_guids
+from telemetry import metrics
 
 logger = logging.getLogger("orchestrator.commit")
 
@@ -218,6 +219,14 @@ class CommitService:
             return None
 
     async def _run(self, attempt: _Attempt) -> CommitOutcome:
+        started = time.perf_counter()
+        outcome = await self._outcome_of(attempt)
+        metrics.record_commit(
+            outcome.succeeded, outcome.failure_code, time.perf_counter() - started
+        )
+        return outcome
+
+    async def _outcome_of(self, attempt: _Attempt) -> CommitOutcome:
         try:
             return await attempt.run()
         except LeaseLostError as exc:
@@ -459,6 +468,7 @@ class _Attempt:
     async def _announce_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         wait = state.upcoming_sleep
+        metrics.record_retry(error)
         self._draft = await self._sessions.commit_retrying(
             self._draft,
             lease_owner=self._lease_owner,

@@ -453,6 +453,7 @@ class SessionService:
         try:
             return await fn()
         except RedisError as exc:
+            metrics.REDIS_ERRORS.inc()
             raise SessionStoreUnavailableError from exc
 
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
-from collections.abc import AsyncGenerator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, Callable
 from typing import TypeVar
 
 from prometheus_client import (
@@ -124,14 +122,32 @@ def operation_label(name: str | None, *, known: bool = True) -> str:
     return name
 
 
-@contextmanager
-def timed_commit() -> Iterator[None]:
-    """Observe the block's duration as one commit's."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        COMMIT_DURATION.observe(time.perf_counter() - started)
+def record_commit(succeeded: bool, failure_code: str | None, seconds: float) -> None:
+    """Count one commit's outcome and how long it took (retries and their waits included)."""
+    if succeeded:
+        outcome = "committed"
+    elif failure_code == "PRODUCT_CODE_TAKEN":
+        outcome = "conflict"
+    else:
+        outcome = "failed"
+    COMMITS.labels(outcome).inc()
+    COMMIT_DURATION.observe(seconds)
+
+
+def record_retry(error: BaseException | None) -> None:
+    """Count a commit attempt about to be retried, by what failed (services/dataverse/errors.py)."""
+    status = getattr(error, "status", None)
+    if status == 429:
+        cause = "throttled"  # service protection limits
+    elif status is not None and status >= 500:
+        cause = "unavailable"  # Dataverse answered with a server error
+    elif getattr(error, "ambiguous", False):
+        cause = "dropped"  # no answer after the request left: timeout or dropped connection
+    elif error is not None and status is None:
+        cause = "unreachable"  # not sent: connection refused, DNS, pool timeout
+    else:
+        cause = "other"
+    COMMIT_RETRIES.labels(cause).inc()
 
 
 async def counted_stream(

@@ -19,7 +19,10 @@ TTL = 2
 
 
 @pytest.fixture
-async def short_lived(redis_server: Any, redis: Any) -> AsyncIterator[GraphQLClient]:
+async def short_lived(
+    redis_server: Any, redis: Any, dataverse: Any
+) -> AsyncIterator[GraphQLClient]:
+    # dataverse: an emptied emulator, so no earlier test's product holds the code
     settings = make_settings(redis_server, session_ttl_seconds=TTL)
     async with serve(settings) as url, httpx.AsyncClient(base_url=url) as http:
         yield GraphQLClient(http, token())

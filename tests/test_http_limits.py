@@ -18,8 +18,8 @@ from schema.documents import (
 )
 from schema.extensions import DOCUMENTS
 from settings import Settings
-from tests.conftest import GraphQLClient, serve, token
 from tests.graphql_documents import MY_SESSIONS
+from tests.helpers import GraphQLClient, serve, token
 
 pytestmark = pytest.mark.anyio
 

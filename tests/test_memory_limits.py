@@ -19,9 +19,8 @@ import pytest
 from graphql import parse
 
 from schema.documents import DocumentCache
-from tests.conftest import SECRET, token
 from tests.dataverse_emulator import ThreadedEmulator
-from tests.redis_server import RedisServer
+from tests.helpers import SECRET, RedisServer, token
 from tests.test_logs import _wait_until_up
 
 ROOT = Path(__file__).parent.parent

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
-from emulator.testing import EmulatorControl, throttle
+from emulator.testing import EmulatorControl, drop, throttle, unavailable
 from settings import Settings
 from telemetry import metrics
 from telemetry.metrics import MAX_OPERATION_LABELS, operation_label
@@ -27,7 +27,7 @@ from tests.helpers import (
     serve,
     token,
 )
-from tests.test_commit import commit, ready_draft
+from tests.test_commit import _create_product_elsewhere, commit, ready_draft
 from tests.test_subscriptions import SESSION_EVENTS
 from tests.ws_client import subscription
 
@@ -89,6 +89,11 @@ async def test_a_commit_shows_in_the_metrics(
     # then
     delta = Delta(before, await scrape(http))
     assert delta("orchestrator_drafts_created_total") == 1
+    assert delta("orchestrator_commits_total", outcome="committed") == 1
+    assert delta("orchestrator_commit_duration_seconds_count") == 1
+    assert delta("orchestrator_commit_duration_seconds_sum") > 0
+    causes = ("throttled", "unavailable", "dropped", "unreachable", "other")
+    assert sum(delta("orchestrator_commit_retries_total", cause=c) for c in causes) == 0
     # one code check at addProduct, one at commit, then the change set
     assert delta(DATAVERSE, operation="find_product_by_code", status="200") == 2
     assert delta(DATAVERSE, operation=CHANGE_SET, status="200") == 1
@@ -117,8 +122,40 @@ async def test_throttling_and_cancelling_show_in_the_metrics(
     delta = Delta(before, await scrape(http))
     assert delta(DATAVERSE, operation=CHANGE_SET, status="429") == 1
     assert delta(DATAVERSE, operation=CHANGE_SET, status="200") == 1
+    assert delta("orchestrator_commit_retries_total", cause="throttled") == 1
+    assert delta("orchestrator_commits_total", outcome="committed") == 1
     assert delta("orchestrator_drafts_created_total") == 2
     assert delta("orchestrator_drafts_cancelled_total") == 1
+
+
+async def test_failed_and_conflicting_commits_are_counted_with_their_retries(
+    client: GraphQLClient, http: httpx.AsyncClient, dataverse: EmulatorControl
+) -> None:
+    # given a draft whose commit meets a 503 and two dropped connections (3 attempts)
+    failing = await ready_draft(client, productCode="FAILS-1")
+    conflicting = await ready_draft(client, productCode="TAKEN-1")
+    before = await scrape(http)
+    await dataverse.set_faults(
+        queue=[unavailable("batch"), drop("batch"), drop("batch"), drop("any"), drop("any")]
+    )
+
+    # when it gives up, and another draft's code is created elsewhere before its commit
+    assert (await commit(client, failing))["success"] is False
+    await dataverse.clear_faults()
+    await _create_product_elsewhere(dataverse, "taken-1")
+    taken = await commit(client, conflicting)
+
+    # then
+    assert taken["userErrors"][0]["code"] == "PRODUCT_CODE_TAKEN"
+    delta = Delta(before, await scrape(http))
+    assert delta("orchestrator_commits_total", outcome="failed") == 1
+    assert delta("orchestrator_commits_total", outcome="conflict") == 1
+    assert delta("orchestrator_commits_total", outcome="committed") == 0
+    assert delta("orchestrator_commit_duration_seconds_count") == 2
+    assert delta("orchestrator_commit_retries_total", cause="unavailable") == 1
+    assert delta("orchestrator_commit_retries_total", cause="dropped") == 1
+    assert delta(DATAVERSE, operation=CHANGE_SET, status="503") == 1
+    assert delta(DATAVERSE, operation=CHANGE_SET, status="connection_error") == 2
 
 
 async def test_subscriptions_and_their_events_are_counted(
