@@ -17,8 +17,12 @@ controller and the short POST path (graphql_http.py) resolve before they parse a
 4. The token is verified: without a valid one nothing is parsed or validated, so an
    anonymous caller gets neither the schema nor "Did you mean ...?" suggestions.
 
-A refusal is a ``Refused`` exception; ``refusal_response`` turns it into a JSON ``errors``
-answer with its HTTP status and logs it. Websockets authenticate at connection_init instead.
+A refusal is a ``Refused`` exception; ``refusal_response`` logs it and answers it as every
+refusal of /graphql is answered (web/answers.py: the negotiated media type, ``errors``
+without ``data``, the operation id): a refused caller or a variable list that is too long
+is a GraphQL request error (401/403/400 in application/graphql-response+json, 200 in
+application/json); what is not a GraphQL request at all keeps its own status (400, 413,
+431). Websockets authenticate at connection_init instead.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from services.catalog import target_fields
 from services.errors import AuthError
 from services.models import Principal
 from telemetry import metrics
+from web import answers
 
 logger = logging.getLogger("orchestrator.http")
 
@@ -61,6 +66,7 @@ class Refused(Exception):  # noqa: N818 - a refusal, not an error of the service
         *,
         reason: str,
         headers: dict[str, str] | None = None,
+        graphql_error: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -68,6 +74,8 @@ class Refused(Exception):  # noqa: N818 - a refusal, not an error of the service
         self.code = code
         self.reason = reason  # the metric label: orchestrator_requests_refused_total{reason}
         self.headers = headers or {}
+        # A GraphQL request error: its status follows the negotiated media type.
+        self.graphql_error = graphql_error
 
 
 async def admit(
@@ -102,19 +110,27 @@ async def admit(
     except AuthError as exc:
         status = _AUTH_STATUS[exc.code]
         challenge = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-        raise Refused(status, exc.message, exc.code, reason="token", headers=challenge) from None
+        raise Refused(
+            status,
+            exc.message,
+            exc.code,
+            reason="token",
+            headers=challenge,
+            graphql_error=True,
+        ) from None
 
 
 def refusal_response(request: Request[Any, Any, Any], exc: Refused) -> Response[bytes]:
-    """The JSON answer to a refused request (a Litestar exception handler)."""
+    """The answer to a refused request (a Litestar exception handler), as negotiated."""
+    status, body, content_type = answers.status_and_body(
+        answers.error_body(exc.message, exc.code), None
+    )
+    if not exc.graphql_error:
+        status = exc.status
     metrics.REFUSED.labels(exc.reason).inc()
-    logger.info("refused (%s, HTTP %d): %s", exc.reason, exc.status, exc.message)
-    body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]}
+    logger.info("refused (%s, HTTP %d): %s", exc.reason, status, exc.message)
     return Response(
-        orjson.dumps(body),
-        status_code=exc.status,
-        media_type="application/json",
-        headers=exc.headers,
+        answers.encode(body), status_code=status, media_type=content_type, headers=exc.headers
     )
 
 
@@ -228,6 +244,7 @@ def _check_variables(variables: Any) -> None:
                     f"more than {MAX_LIST_ITEMS // 4}. Nothing was run.",
                     "BAD_USER_INPUT",
                     reason="list_length",
+                    graphql_error=True,
                 )
             pending.extend(
                 (item, f"{path}[{i}]") for i, item in enumerate(value) if type(item) in (dict, list)

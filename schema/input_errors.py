@@ -360,8 +360,10 @@ def _one_per_field(problems: list[InputProblem]) -> list[InputProblem]:
     return list(kept.values())
 
 
-@lru_cache(maxsize=64)
 def _document(query: str) -> DocumentNode | None:
+    # Not cached: what reaches here is mostly text that was refused, and a cache of it by
+    # query text held 64 parsed 2,500-token documents (~120 MB) for anyone with a token.
+    # Only valid documents are cached (schema/documents.py).
     try:
         return parse(query)
     except GraphQLError:
