@@ -102,24 +102,31 @@ REFUSED = Counter(
     ["reason"],
 )
 
-# Operation names come from clients: only this many distinct ones get their own series,
-# so that random names cannot grow the process (and Prometheus) without bound.
-MAX_OPERATION_LABELS = 200
-_operation_labels: set[str] = set()
 
+class OperationLabels:
+    """Metric labels for GraphQL operation names, which clients choose: only the first
+    *limit* distinct names get their own series, so that random names cannot grow the
+    process (and Prometheus) without bound."""
 
-def operation_label(name: str | None, *, known: bool = True) -> str:
-    """Return the metric label for a GraphQL operation name, bounding how many there are."""
-    if not known:
-        return "_refused"
-    if not name:
-        return "_anonymous"
-    if name in _operation_labels:
+    def __init__(self, limit: int = 200) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+
+    def __call__(self, name: str | None, *, known: bool = True) -> str:
+        """Return the label for *name*; *known* is False for a request refused before it ran."""
+        if not known:
+            return "_refused"
+        if not name:
+            return "_anonymous"
+        if name in self._seen:
+            return name
+        if len(self._seen) >= self.limit or len(name) > 100:
+            return "_other"
+        self._seen.add(name)
         return name
-    if len(_operation_labels) >= MAX_OPERATION_LABELS or len(name) > 100:
-        return "_other"
-    _operation_labels.add(name)
-    return name
+
+
+operation_label = OperationLabels()
 
 
 def record_commit(succeeded: bool, failure_code: str | None, seconds: float) -> None:

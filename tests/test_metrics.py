@@ -15,8 +15,7 @@ from redis.asyncio import Redis
 
 from emulator.testing import EmulatorControl, drop, throttle, unavailable
 from settings import Settings
-from telemetry import metrics
-from telemetry.metrics import MAX_OPERATION_LABELS, operation_label
+from telemetry.metrics import OperationLabels
 from tests.graphql_documents import CANCEL_SESSION, CREATE_SESSION
 from tests.helpers import (
     GraphQLClient,
@@ -233,23 +232,17 @@ async def test_refused_operations_share_one_label(
     )
 
 
-@pytest.fixture
-def fresh_operation_labels(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The label set is the process's: filled here, it would turn every later test's
-    # operation names into "_other" (whichever order the tests run in).
-    monkeypatch.setattr(metrics, "_operation_labels", set())
-
-
-@pytest.mark.usefixtures("fresh_operation_labels")
 def test_operation_names_are_bounded() -> None:
-    names = [f"Op{i}" for i in range(MAX_OPERATION_LABELS + 50)]
+    operation_label = OperationLabels(limit=200)
+    names = [f"Op{i}" for i in range(250)]
 
     labels = {operation_label(name) for name in names}
 
-    assert len(labels) <= MAX_OPERATION_LABELS + 1
-    assert "_other" in labels
+    assert len(labels) == 201
+    assert "_other" in labels and operation_label("Op3") == "Op3"
     assert operation_label(None) == "_anonymous"
-    assert operation_label("x" * 500) == "_other"
+    assert operation_label("Op1", known=False) == "_refused"
+    assert OperationLabels()("x" * 500) == "_other"
 
 
 def test_metrics_add_up_across_worker_processes(tmp_path: Path) -> None:
