@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +20,7 @@ from emulator.testing import EmulatorControl, drop, throttle, unavailable
 from settings import Settings
 from telemetry.metrics import OperationLabels
 from tests.graphql_documents import CANCEL_SESSION, CREATE_SESSION
+from tests.ha.test_shutdown import orchestrator_serve
 from tests.helpers import (
     GraphQLClient,
     RedisServer,
@@ -35,6 +39,7 @@ pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).parent.parent
 
 DATAVERSE = "orchestrator_dataverse_requests_total"
+WORKERS_DB = 11
 CHANGE_SET = "create_product_with_target"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -243,6 +248,31 @@ def test_operation_names_are_bounded() -> None:
     assert operation_label(None) == "_anonymous"
     assert operation_label("Op1", known=False) == "_refused"
     assert OperationLabels()("x" * 500) == "_other"
+
+
+async def test_metrics_add_up_over_the_workers_of_serve(
+    tmp_path: Path, redis_server: RedisServer, dataverse_emulator: Any, dataverse: EmulatorControl
+) -> None:
+    import redis as sync_redis
+
+    url = redis_server.url(WORKERS_DB)
+    sync_redis.Redis.from_url(url).flushdb()
+    async with orchestrator_serve(tmp_path, dataverse_emulator, url, "--workers", "2") as served:
+        # when 20 users each open a draft, every request on a connection of its own (the
+        # kernel hands each connection to either worker)
+        for i in range(20):
+            async with httpx.AsyncClient(base_url=served.url, timeout=30) as http:
+                await create_session(GraphQLClient(http, token(f"worker-user-{i}")))
+        # then every scrape, whichever worker answers it, counts all of them
+        scrapes = []
+        for _ in range(6):
+            async with httpx.AsyncClient(base_url=served.url, timeout=30) as http:
+                scrapes.append(figure(await scrape(http), "orchestrator_drafts_created_total"))
+        served.process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(served.process.wait, 30)
+    sync_redis.Redis.from_url(url).flushdb()
+
+    assert scrapes == [20.0] * 6
 
 
 def test_metrics_add_up_across_worker_processes(tmp_path: Path) -> None:
